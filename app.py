@@ -1,0 +1,90 @@
+"""The tenant access assistant: Flask app factory and its command line (`flask --app app ...`)."""
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from flask import Flask
+from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
+
+from service import messaging
+from service.rasa_client import RasaClient
+from service.settings import Settings, load_settings
+from service.twilio_gateway import TwilioGateway
+from service.worker import InProcessWorker
+from store.db import make_engine, make_session_factory, transaction, upgrade_database
+from store.models import Message
+
+
+@dataclass
+class Runtime:
+    """Everything a request or a background job needs, built once per process."""
+
+    settings: Settings
+    sessions: sessionmaker
+    gateway: TwilioGateway
+    rasa: RasaClient
+    status_callback_url: str
+    worker: InProcessWorker | None = None
+    rasa_wait_seconds: float = 90.0
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
+
+
+def create_app(settings: Settings | None = None, start_worker: bool = True) -> Flask:
+    settings = settings or load_settings()
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+
+    if settings.raw.get("database", {}).get("auto_migrate", True):
+        upgrade_database(settings.database_url)
+    engine = make_engine(settings.database_url)
+    port = settings.section("service").get("port", 5000)
+    local_url = os.environ.get("APP_URL", f"http://127.0.0.1:{port}")
+    runtime = Runtime(
+        settings=settings,
+        sessions=make_session_factory(engine),
+        gateway=TwilioGateway(settings),
+        rasa=RasaClient(settings.rasa_url, timeout=settings.section("rasa").get("timeout_seconds", 10)),
+        status_callback_url=(settings.public_url or local_url) + "/twilio/status",
+    )
+
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=256 * 1024)
+    app.extensions["assistant"] = runtime
+
+    from service.web import bp
+
+    app.register_blueprint(bp)
+
+    from service.cli import register_commands
+
+    register_commands(app)
+
+    if start_worker:
+        start_background_work(runtime)
+    return app
+
+
+def start_background_work(runtime: Runtime) -> None:
+    """Start the worker threads and pick up whatever a previous run left unfinished."""
+    runtime.worker = InProcessWorker(
+        handle_conversation=lambda conversation_id: messaging.process_conversation(runtime, conversation_id),
+        deliver=lambda message_id: messaging.deliver(runtime, message_id),
+    )
+    with transaction(runtime.sessions) as session:
+        waiting = session.scalars(
+            select(Message.conversation_id)
+            .where(Message.direction == "inbound", Message.state == "received", Message.conversation_id.is_not(None))
+            .distinct()
+        ).all()
+        unsent = session.scalars(
+            select(Message.id).where(Message.direction == "outbound", Message.state == "pending")
+        ).all()
+    for conversation_id in waiting:
+        runtime.worker.submit_conversation(conversation_id)
+    for message_id in unsent:
+        runtime.worker.submit_delivery(message_id)

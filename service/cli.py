@@ -1,0 +1,185 @@
+"""Commands on `flask --app app`: serve, seed-demo, reminders, chat, eval-nlu, bench."""
+
+import json
+import secrets
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import click
+import requests
+from flask import Flask, current_app
+from flask.cli import with_appcontext
+from twilio.request_validator import RequestValidator
+
+from service import stack
+
+
+def register_commands(app: Flask) -> None:
+    for command in (serve, seed_demo, reminders, chat, eval_nlu, bench, simulator):
+        app.cli.add_command(command)
+
+
+def _runtime():
+    return current_app.extensions["assistant"]
+
+
+@click.command("serve")
+@click.option("--port", type=int, default=None, help="Port for the web app (default from config.yml).")
+@with_appcontext
+def serve(port):
+    """Start everything on this machine: simulator, Rasa, action server and the web app."""
+    from waitress import create_server
+
+    from service.simulator import SimulatorServer
+
+    runtime = _runtime()
+    settings = runtime.settings
+    port = port or settings.section("service").get("port", 5000)
+    progress = stack.Progress()
+    model = stack.ensure_model(progress)
+    log_dir = settings.var_dir / "logs"
+
+    if settings.use_simulator:
+        sim_port = int(settings.simulator_url.rsplit(":", 1)[1])
+        SimulatorServer(settings.twilio_auth_token, port=sim_port).start()
+        progress.note(f"✓ Twilio simulator on http://127.0.0.1:{sim_port} (no Twilio credentials set)")
+
+    action_port = settings.action_server_port
+    rasa_port = int(settings.rasa_url.rsplit(":", 1)[1])
+    processes = [
+        stack.start_action_server(action_port, f"http://127.0.0.1:{port}", settings.assistant_token, log_dir),
+        stack.start_rasa_server(model, rasa_port, f"http://127.0.0.1:{action_port}/webhook", log_dir),
+    ]
+    progress.note(f"✓ Web app on http://127.0.0.1:{port} (Twilio webhook: /twilio/inbound, status: /twilio/status)")
+    progress.note("  Rasa is loading its model in the background (about a minute); messages wait for it.")
+    progress.note("  Try it: flask --app app seed-demo, then flask --app app chat --phone 07700900101")
+    server = create_server(current_app._get_current_object(), host="127.0.0.1", port=port, threads=8)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop(processes)
+
+
+@click.command("simulator")
+@click.option("--port", type=int, default=None)
+@with_appcontext
+def simulator(port):
+    """Run only the local Twilio simulator."""
+    from service.simulator import SimulatorServer
+
+    settings = _runtime().settings
+    server = SimulatorServer(
+        settings.twilio_auth_token, port=port or settings.section("twilio").get("simulator_port", 5090)
+    )
+    server.start()
+    click.echo(f"Twilio simulator on {server.url}")
+    server.thread.join()
+
+
+@click.command("seed-demo")
+@click.option("--reset", is_flag=True, help="Remove existing demo data first.")
+@with_appcontext
+def seed_demo(reset):
+    """Load invented tenants (07700 900xxx numbers), homes, operatives and visits."""
+    from service.demo import seed
+
+    counts = seed(_runtime(), reset=reset)
+    click.echo(", ".join(f"{value} {name}" for name, value in counts.items()))
+
+
+@click.command("reminders")
+@with_appcontext
+def reminders():
+    """Send every reminder that is due now."""
+    from service.reminders import send_due_reminders
+
+    counts = send_due_reminders(_runtime(), datetime.now(timezone.utc))
+    click.echo(f"reminders sent: {counts.get('sent', 0)}, skipped: {counts.get('skipped', 0)}")
+
+
+@click.command("chat")
+@click.option("--phone", required=True, help="The tenant's number, e.g. 07700900101.")
+@click.option("--channel", type=click.Choice(["sms", "whatsapp"]), default="sms")
+@click.option("--url", default=None, help="The running service (default http://127.0.0.1:<port>).")
+@with_appcontext
+def chat(phone, channel, url):
+    """Talk to the assistant as a tenant, through the signed webhook of the running service."""
+    from service.phones import normalise_phone, twilio_address
+
+    runtime = _runtime()
+    settings = runtime.settings
+    url = (url or f"http://127.0.0.1:{settings.section('service').get('port', 5000)}").rstrip("/")
+    try:
+        requests.get(f"{url}/health", timeout=3)
+    except requests.RequestException as error:
+        raise click.ClickException(f"The service is not running at {url}. Start it first (see README).") from error
+
+    sender = twilio_address(channel, normalise_phone(phone))
+    to = settings.sms_from if channel == "sms" else twilio_address("whatsapp", settings.whatsapp_from)
+    validator = RequestValidator(settings.twilio_auth_token)
+    click.echo("Type a message and press Enter (Ctrl-D to leave).")
+    for line in sys.stdin:
+        sid = "SM" + secrets.token_hex(16)
+        form = {"From": sender, "To": to, "Body": line.rstrip("\n"), "MessageSid": sid, "NumMedia": "0"}
+        webhook = f"{url}/twilio/inbound"
+        signature = validator.compute_signature((settings.public_url or url) + "/twilio/inbound", form)
+        answer = requests.post(webhook, data=form, headers={"X-Twilio-Signature": signature}, timeout=10)
+        if answer.status_code != 200:
+            click.echo(f"(the webhook answered {answer.status_code})")
+            continue
+        for reply in _wait_for_replies(runtime, sid, timeout=120):
+            click.echo(f"assistant> {reply}")
+
+
+def _wait_for_replies(runtime, sid: str, timeout: float) -> list[str]:
+    from sqlalchemy import select
+
+    from store.db import transaction
+    from store.models import Message
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with transaction(runtime.sessions) as session:
+            inbound = session.scalar(select(Message).where(Message.twilio_sid == sid))
+            if inbound is not None and inbound.state == "answered":
+                replies = session.scalars(
+                    select(Message.body).where(Message.reply_to_id == inbound.id).order_by(Message.id)
+                ).all()
+                return list(replies) or ["(no reply: the assistant stays quiet for this message)"]
+        time.sleep(0.2)
+    return ["(no reply yet; is Rasa still loading? see var/logs/rasa.log)"]
+
+
+@click.command("eval-nlu")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the full JSON report here.",
+)
+@with_appcontext
+def eval_nlu(directory, report_path):
+    """Predict every line of the JSONL files in DIRECTORY and report accuracy."""
+    from service.evaluation import evaluate_directory, print_summary
+
+    report = evaluate_directory(_runtime(), directory, progress=stack.Progress())
+    if report_path:
+        report_path.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
+    print_summary(report)
+
+
+@click.command("bench")
+@click.option("--seconds", type=int, default=60, help="How long to sustain the inbound load.")
+@click.option("--tenants", type=int, default=20, help="Concurrent tenants sending messages.")
+@with_appcontext
+def bench(seconds, tenants):
+    """Measure webhook latency, throughput, memory and time to first answer with the real model."""
+    from service.benchmark import run_benchmark
+
+    run_benchmark(_runtime(), seconds=seconds, tenants=tenants)

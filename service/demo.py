@@ -1,0 +1,97 @@
+"""Invented demo data: Ofcom's drama numbers, made-up names and addresses."""
+
+from datetime import datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, select
+
+from service.visits import plan_reminders
+from store.db import transaction
+from store.models import (
+    Conversation,
+    Message,
+    OfficerTask,
+    Operative,
+    Property,
+    Reminder,
+    Tenant,
+    Visit,
+    VisitEvent,
+)
+
+LONDON = ZoneInfo("Europe/London")
+WEEKDAY_HOURS = {day: ["08:00", "17:00"] for day in ("mon", "tue", "wed", "thu", "fri")}
+
+TENANTS = [
+    ("Amara Okafor", "07700 900101", "en", False, "12 Larch Close", "LS6 2AB", "gas_safety_check", 3, "10:00"),
+    ("Dylan Price", "07700 900102", "en", True, "4 Heron Court", "LS7 3CD", "electrical_check", 5, "09:00"),
+    ("Zofia Nowak", "07700 900103", "pl", False, "88 Mill Lane", "LS8 4EF", "damp_survey", 4, "13:00"),
+    ("Gethin Morgan", "07700 900104", "cy", False, "2 Quarry Row", "LS9 5GH", "repair", 6, "08:00"),
+    ("Samira Haddad", "07700 900105", "ar", True, "17 Elm Terrace", "LS10 6JK", "tenancy_audit", 8, "14:00"),
+]
+OPERATIVES = [
+    ("Priya Shah", ["gas", "repairs"]),
+    ("Tom Walsh", ["electrical", "repairs"]),
+    ("Helen Carter", ["surveys", "housing", "gas"]),
+]
+
+
+def seed(runtime, reset: bool = False) -> dict:
+    now = datetime.now(timezone.utc)
+    with transaction(runtime.sessions) as session:
+        if reset:
+            for model in (Reminder, VisitEvent, OfficerTask, Message, Visit, Conversation, Property, Tenant, Operative):
+                session.execute(delete(model))
+        if session.scalar(select(Tenant.id).limit(1)) is not None:
+            return {"tenants already loaded (use --reset)": 0}
+
+        operatives = [Operative(name=name, skills=skills, working_hours=WEEKDAY_HOURS) for name, skills in OPERATIVES]
+        session.add_all(operatives)
+        session.flush()
+
+        visits = 0
+        for index, (name, phone, language, whatsapp, street, postcode, visit_type, days, at) in enumerate(TENANTS, 1):
+            tenant = Tenant(
+                reference=f"T-{index:04d}",
+                name=name,
+                phone="+44" + phone.replace(" ", "")[1:],
+                whatsapp=whatsapp,
+                language=language,
+                preferred_channel="whatsapp" if whatsapp else "sms",
+            )
+            home = Property(
+                reference=f"P-{index:04d}", address_line1=street, town="Leeds", postcode=postcode, tenant=tenant
+            )
+            session.add_all([tenant, home])
+            session.flush()
+            visit = _visit(runtime, tenant, home, operatives, index, visit_type, now, days, at)
+            session.add(visit)
+            session.flush()
+            session.add(VisitEvent(visit_id=visit.id, status="booked", actor="system", note="demo data"))
+            plan_reminders(session, visit, runtime.settings, now)
+            visits += 1
+    return {"tenants": len(TENANTS), "operatives": len(OPERATIVES), "visits": visits}
+
+
+def _visit(runtime, tenant, home, operatives, index, visit_type, now, days, at) -> Visit:
+    skill = runtime.settings.visit_types[visit_type]["skill"]
+    operative = next(o for o in operatives if skill in o.skills)
+    day = _weekday_after(now.astimezone(LONDON).date() + timedelta(days=days))
+    start = datetime.combine(day, time.fromisoformat(at), LONDON).astimezone(timezone.utc)
+    minutes = runtime.settings.visit_types[visit_type]["minutes"]
+    return Visit(
+        reference=f"A-{index:04d}",
+        visit_type=visit_type,
+        tenant_id=tenant.id,
+        property_id=home.id,
+        operative_id=operative.id,
+        slot_start=start,
+        slot_end=start + timedelta(minutes=minutes),
+        status="booked",
+    )
+
+
+def _weekday_after(day):
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    return day

@@ -1,0 +1,459 @@
+"""What the assistant does with one understood tenant message.
+
+Rasa decides which action a message calls for; the action server then asks us
+to carry it out (see internal_api.py). The pending question ("confirm this
+visit?", "which of these slots?") lives in the conversation row, not in Rasa's
+session, so a late "yes" days after a reminder still lands on the right visit.
+Nothing is cancelled or moved until the tenant has said an explicit yes to a
+question that named the visit and the time.
+"""
+
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from service import i18n
+from service.dates import parse_requested_time
+from service.slots import Slot, find_free_slots
+from service.visits import SlotTaken, cancel_visit, confirm_visit, move_visit, open_visits
+from store.models import Conversation, Message, OfficerTask, Tenant, Visit
+
+log = logging.getLogger(__name__)
+
+# Below this an "affirm" is checked back with the tenant rather than acted on.
+AFFIRM_CERTAINTY = 0.75
+CHOICE_PATTERN = re.compile(r"^\s*(?:no\.?|number|option)?\s*([1-9])\s*[.)!]*\s*$", re.IGNORECASE)
+VISIT_TYPE_WORDS = {
+    "gas_safety_check": ("gas", "boiler", "heating"),
+    "electrical_check": ("electric", "electrical", "wiring", "eicr", "fuse"),
+    "repair": ("repair", "fix", "leak", "broken"),
+    "damp_survey": ("damp", "mould", "mold", "condensation"),
+    "tenancy_audit": ("audit", "home visit", "check-in"),
+    "alarm_check": ("alarm", "smoke", "carbon"),
+}
+
+
+@dataclass
+class Turn:
+    """One tenant message being answered: where we are, and what we will say."""
+
+    session: Session
+    settings: object
+    conversation: Conversation
+    tenant: Tenant
+    message: Message
+    now: datetime
+    text: str
+    replies: list[str] = field(default_factory=list)
+
+    @property
+    def locale(self) -> str:
+        return i18n.normalise_locale(self.tenant.language)
+
+    @property
+    def state(self) -> dict:
+        return self.conversation.state or {}
+
+    def say(self, key: str, **values) -> None:
+        self.replies.append(i18n.render(key, self.locale, **values))
+
+    def set_pending(self, kind: str | None, **details) -> None:
+        state = dict(self.state)
+        state["pending"] = {"kind": kind, **details} if kind else None
+        self.conversation.state = state
+
+    def set_focus(self, visit: Visit) -> None:
+        state = dict(self.state)
+        state["visit_id"] = visit.id
+        self.conversation.state = state
+
+    def count_misunderstanding(self, reset: bool = False) -> int:
+        state = dict(self.state)
+        state["misunderstood"] = 0 if reset else state.get("misunderstood", 0) + 1
+        self.conversation.state = state
+        return state["misunderstood"]
+
+    def describe(self, visit: Visit) -> dict:
+        return {
+            "visit": i18n.render(f"visit_type.{visit.visit_type}", self.locale),
+            "slot": i18n.format_slot(visit.slot_start, visit.slot_end, self.locale),
+        }
+
+    def actor(self) -> str:
+        return "tenant"
+
+
+def handle_turn(turn: Turn, action: str, intent: str, confidence: float) -> None:
+    """Carry out `action` for this message, leaving the replies in turn.replies."""
+    pending = turn.state.get("pending") or {}
+
+    if _answers_a_choice(turn, pending):
+        turn.count_misunderstanding(reset=True)
+        return
+    if pending.get("kind") in ("ask_time", "pick_slot") and action not in ("action_request_human", "action_stop"):
+        wanted = parse_requested_time(turn.text, turn.now)
+        if wanted and action not in ("action_affirm", "action_deny", "action_cancel"):
+            turn.count_misunderstanding(reset=True)
+            _offer_slots_for(turn, _visit_by_id(turn, pending.get("visit_id")), wanted)
+            return
+
+    handler = HANDLERS.get(action, _fallback)
+    if handler not in (_fallback, _greet, _out_of_scope):
+        # Only real progress clears the count: "hi" or small talk between two
+        # misunderstood messages must not keep the menu away (BR-18).
+        turn.count_misunderstanding(reset=True)
+    handler(turn, pending, intent, confidence)
+
+
+# Each handler below answers one Rasa action.
+
+
+def _affirm(turn: Turn, pending: dict, intent: str, confidence: float) -> None:
+    kind = pending.get("kind")
+    visit = _visit_by_id(turn, pending.get("visit_id")) if pending else None
+
+    if confidence < AFFIRM_CERTAINTY and kind != "clarify_yes":
+        target = visit or _focus_visit(turn)
+        if target:
+            turn.set_pending("clarify_yes", visit_id=target.id, then=kind or "confirm_visit", slot=pending.get("slot"))
+            turn.say("clarify_yes", **turn.describe(target))
+            return
+    if kind == "clarify_yes":
+        kind = pending.get("then")
+
+    if kind == "cancel_visit" and visit:
+        cancel_visit(turn.session, visit, turn.actor(), turn.message.id)
+        _task(turn, "visit_cancelled", visit=visit, detail="Tenant cancelled by text; offer a new date.")
+        turn.set_pending(None)
+        turn.say("cancelled", **turn.describe(visit))
+        return
+    if kind == "move_visit" and visit and pending.get("slot"):
+        _move(turn, visit, Slot.from_dict(pending["slot"]))
+        return
+    if kind == "pick_slot" and visit:
+        turn.say("offer_slots_pick")
+        return
+
+    visit = visit if kind in ("confirm_visit",) else _focus_visit(turn)
+    if visit is None:
+        _no_visit_or_pick(turn, then="confirm_visit")
+        return
+    _confirm(turn, visit)
+
+
+def _deny(turn: Turn, pending: dict, intent: str, confidence: float) -> None:
+    kind = pending.get("kind")
+    visit = _visit_by_id(turn, pending.get("visit_id")) or _focus_visit(turn)
+    if visit is None:
+        _no_visit_or_pick(turn, then="ask_time")
+        return
+    if kind in ("cancel_visit", "move_visit", "pick_slot", "clarify_yes") and kind != "confirm_visit":
+        if kind == "clarify_yes" and pending.get("then") == "confirm_visit":
+            _ask_new_time(turn, visit)
+            return
+        turn.set_pending(None)
+        turn.say("kept", **turn.describe(visit))
+        return
+    _ask_new_time(turn, visit)
+
+
+def _cancel(turn: Turn, pending: dict, intent: str, confidence: float) -> None:
+    visit = _focus_visit(turn)
+    if visit is None:
+        _no_visit_or_pick(turn, then="cancel_visit")
+        return
+    turn.set_focus(visit)
+    turn.set_pending("cancel_visit", visit_id=visit.id)
+    turn.say("ask_cancel", **turn.describe(visit))
+
+
+def _rebook(turn: Turn, pending: dict, intent: str, confidence: float) -> None:
+    visit = _focus_visit(turn)
+    if visit is None:
+        _no_visit_or_pick(turn, then="ask_time")
+        return
+    wanted = parse_requested_time(turn.text, turn.now)
+    if wanted:
+        _offer_slots_for(turn, visit, wanted)
+    else:
+        _ask_new_time(turn, visit)
+
+
+def _cannot_make_it(turn: Turn, pending: dict, intent: str, confidence: float) -> None:
+    _rebook(turn, pending, intent, confidence)
+
+
+def _answer_question(turn: Turn, pending: dict, intent: str, confidence: float) -> None:
+    visit = _focus_visit(turn)
+    if visit is None:
+        _no_visit_or_pick(turn, then=None)
+        return
+    turn.set_focus(visit)
+    described = turn.describe(visit)
+    if intent == "ask_who":
+        operative = visit.operative.first_name if visit.operative else i18n.render("operative_unknown", turn.locale)
+        turn.say("who_answer", operative=operative, **described)
+    elif intent == "ask_what":
+        turn.replies.append(i18n.render(f"visit_purpose.{visit.visit_type}", turn.locale))
+        turn.say("when_answer", **described)
+    elif intent == "ask_duration":
+        minutes = turn.settings.visit_types.get(visit.visit_type, {}).get("minutes", 60)
+        turn.say("duration_answer", length=_length_words(minutes, turn.locale), **described)
+    else:
+        turn.say("when_answer", **described)
+
+
+def _thanks(turn: Turn, pending: dict, intent: str, confidence: float) -> None:
+    turn.say("thanks")
+
+
+def _greet(turn: Turn, pending: dict, intent: str, confidence: float) -> None:
+    visit = _focus_visit(turn)
+    first_name = turn.tenant.name.split()[0]
+    if visit:
+        turn.set_focus(visit)
+        turn.set_pending("confirm_visit", visit_id=visit.id)
+        turn.say("greeting", name=first_name, **turn.describe(visit))
+    else:
+        turn.say("greeting_no_visit", name=first_name)
+
+
+def _request_human(turn: Turn, pending: dict, intent: str, confidence: float) -> None:
+    _task(turn, "tenant_asked_for_person", detail="Tenant asked to speak to someone.")
+    turn.set_pending(None)
+    turn.say("handoff")
+
+
+def _stop(turn: Turn, pending: dict, intent: str, confidence: float) -> None:
+    if turn.conversation.channel == "whatsapp":
+        turn.tenant.whatsapp_opted_out = True
+    else:
+        turn.tenant.sms_opted_out = True
+    _task(turn, "tenant_opted_out", detail="Tenant asked for no more texts; contact them another way.")
+    turn.set_pending(None)
+    turn.say("opted_out")
+
+
+def _out_of_scope(turn: Turn, pending: dict, intent: str, confidence: float) -> None:
+    turn.say("out_of_scope")
+
+
+def _fallback(turn: Turn, pending: dict, intent: str, confidence: float) -> None:
+    misunderstood = turn.count_misunderstanding()
+    if misunderstood >= turn.settings.section("assistant").get("menu_after_misunderstandings", 2):
+        visit = _focus_visit(turn)
+        turn.set_pending("menu", visit_id=visit.id if visit else None)
+        turn.say("menu")
+        for number, key in enumerate(("menu_confirm", "menu_change", "menu_person"), start=1):
+            turn.say("option_line", num=number, text=i18n.render(key, turn.locale))
+        return
+    turn.say("not_understood")
+
+
+HANDLERS = {
+    "action_affirm": _affirm,
+    "action_deny": _deny,
+    "action_cancel": _cancel,
+    "action_rebook": _rebook,
+    "action_cannot_make_it": _cannot_make_it,
+    "action_answer_question": _answer_question,
+    "action_thanks": _thanks,
+    "action_greet": _greet,
+    "action_request_human": _request_human,
+    "action_stop": _stop,
+    "action_out_of_scope": _out_of_scope,
+    "action_fallback": _fallback,
+}
+
+
+# Steps shared by the handlers.
+
+
+def _answers_a_choice(turn: Turn, pending: dict) -> bool:
+    """A bare number answers the numbered list we sent last, whatever Rasa made of it."""
+    match = CHOICE_PATTERN.match(turn.text or "")
+    kind = pending.get("kind")
+    if not match or kind not in ("menu", "pick_slot", "pick_visit"):
+        return False
+    choice = int(match.group(1))
+
+    if kind == "menu":
+        visit = _visit_by_id(turn, pending.get("visit_id")) or _focus_visit(turn)
+        if choice == 1 and visit:
+            _confirm(turn, visit)
+        elif choice == 2 and visit:
+            _ask_new_time(turn, visit)
+        elif choice in (1, 2):
+            _no_visit_or_pick(turn, then="confirm_visit" if choice == 1 else "ask_time")
+        elif choice == 3:
+            _request_human(turn, pending, "request_human", 1.0)
+        else:
+            return False
+        return True
+
+    if kind == "pick_slot":
+        slots = pending.get("slots") or []
+        if not 1 <= choice <= len(slots):
+            return False
+        visit = _visit_by_id(turn, pending.get("visit_id"))
+        slot = Slot.from_dict(slots[choice - 1])
+        turn.set_pending("move_visit", visit_id=visit.id, slot=slot.as_dict())
+        turn.say(
+            "ask_move", visit=turn.describe(visit)["visit"], slot=i18n.format_slot(slot.start, slot.end, turn.locale)
+        )
+        return True
+
+    visit_ids = pending.get("visit_ids") or []
+    if not 1 <= choice <= len(visit_ids):
+        return False
+    visit = _visit_by_id(turn, visit_ids[choice - 1])
+    turn.set_focus(visit)
+    then = pending.get("then")
+    if then == "cancel_visit":
+        turn.set_pending("cancel_visit", visit_id=visit.id)
+        turn.say("ask_cancel", **turn.describe(visit))
+    elif then == "ask_time":
+        _ask_new_time(turn, visit)
+    elif then == "confirm_visit":
+        _confirm(turn, visit)
+    else:
+        turn.set_pending(None)
+        turn.say("when_answer", **turn.describe(visit))
+    return True
+
+
+def _confirm(turn: Turn, visit: Visit) -> None:
+    turn.set_focus(visit)
+    turn.set_pending(None)
+    if visit.status == "confirmed":
+        turn.say("already_confirmed", **turn.describe(visit))
+        return
+    confirm_visit(turn.session, visit, turn.actor(), turn.message.id)
+    turn.say("confirmed", **turn.describe(visit))
+
+
+def _ask_new_time(turn: Turn, visit: Visit) -> None:
+    turn.set_focus(visit)
+    turn.set_pending("ask_time", visit_id=visit.id)
+    turn.say("ask_new_time")
+
+
+def _offer_slots_for(turn: Turn, visit: Visit | None, wanted) -> None:
+    if visit is None:
+        _no_visit_or_pick(turn, then="ask_time")
+        return
+    visit_type = turn.settings.visit_types.get(visit.visit_type, {})
+    assistant = turn.settings.section("assistant")
+    slots = find_free_slots(
+        turn.session,
+        visit,
+        wanted.start,
+        wanted.end,
+        now=turn.now,
+        minutes=visit_type.get("minutes", 60),
+        skill=visit_type.get("skill"),
+        limit=assistant.get("slots_offered", 3),
+        search_days=assistant.get("search_days", 21),
+    )
+    turn.set_focus(visit)
+    if not slots:
+        turn.set_pending("ask_time", visit_id=visit.id)
+        turn.say("no_slots")
+        return
+    turn.set_pending("pick_slot", visit_id=visit.id, slots=[slot.as_dict() for slot in slots])
+    if wanted.ambiguous:
+        when = i18n.format_slot(wanted.start, wanted.end, turn.locale)
+        turn.say("requested_time_echo", when=when)
+    turn.say("offer_slots", visit=turn.describe(visit)["visit"])
+    for number, slot in enumerate(slots, start=1):
+        turn.say("option_line", num=number, text=i18n.format_slot(slot.start, slot.end, turn.locale))
+    turn.say("offer_slots_pick")
+
+
+def _move(turn: Turn, visit: Visit, slot: Slot) -> None:
+    try:
+        with turn.session.begin_nested():
+            move_visit(turn.session, visit, slot, turn.actor(), turn.settings, turn.now, turn.message.id)
+    except SlotTaken:
+        turn.say("slot_gone")
+        wanted_end = slot.end + timedelta(hours=4)
+        _offer_slots_for(turn, visit, _Window(slot.start, wanted_end))
+        return
+    turn.set_pending(None)
+    turn.say("moved", **turn.describe(visit))
+
+
+@dataclass(frozen=True)
+class _Window:
+    start: datetime
+    end: datetime
+    ambiguous: bool = False
+
+
+def _no_visit_or_pick(turn: Turn, then: str | None) -> None:
+    visits = open_visits(turn.session, turn.tenant.id, turn.now)
+    if not visits:
+        turn.set_pending(None)
+        turn.say("no_visits")
+        return
+    turn.set_pending("pick_visit", visit_ids=[v.id for v in visits], then=then)
+    turn.say("pick_visit")
+    for number, visit in enumerate(visits, start=1):
+        turn.say("option_line", num=number, text=i18n.render("visit_line", turn.locale, **turn.describe(visit)))
+
+
+def _focus_visit(turn: Turn) -> Visit | None:
+    """The visit this message is about, or None when the tenant must choose.
+
+    The visit named in the text wins, then the one we last wrote about, then the
+    only open one. With several open and no clue, nobody guesses.
+    """
+    visits = open_visits(turn.session, turn.tenant.id, turn.now)
+    if not visits:
+        return None
+    named = _named_visits(turn.text, visits)
+    if len(named) == 1:
+        return named[0]
+    focus_id = turn.state.get("visit_id")
+    focused = next((v for v in visits if v.id == focus_id), None)
+    if focused:
+        return focused
+    if len(visits) == 1:
+        return visits[0]
+    return None
+
+
+def _named_visits(text: str, visits: list[Visit]) -> list[Visit]:
+    lowered = (text or "").lower()
+    return [v for v in visits if any(word in lowered for word in VISIT_TYPE_WORDS.get(v.visit_type, ()))]
+
+
+def _visit_by_id(turn: Turn, visit_id) -> Visit | None:
+    if not visit_id:
+        return None
+    visit = turn.session.get(Visit, visit_id)
+    if visit and visit.tenant_id == turn.tenant.id and visit.is_open:
+        return visit
+    return None
+
+
+def _task(turn: Turn, kind: str, visit: Visit | None = None, detail: str | None = None) -> None:
+    turn.session.add(
+        OfficerTask(
+            kind=kind,
+            tenant_id=turn.tenant.id,
+            conversation_id=turn.conversation.id,
+            message_id=turn.message.id,
+            visit_id=visit.id if visit else None,
+            detail=detail,
+        )
+    )
+
+
+def _length_words(minutes: int, locale: str) -> str:
+    if minutes >= 60 and minutes % 60 == 0:
+        return i18n.render("hours", locale, num=minutes // 60)
+    return i18n.render("minutes", locale, num=minutes)

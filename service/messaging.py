@@ -1,0 +1,410 @@
+"""The life of a message: stored on arrival, understood, answered, delivered, tracked.
+
+Order matters here. An inbound message is written to the database before
+anything else is done with it, and its Twilio MessageSid is unique there, so a
+redelivered webhook is recognised by the database itself, not by a
+check-then-insert race. Replies are stored before they are sent, so a crash
+between the two leaves a record to finish from, never a silent loss.
+"""
+
+import logging
+import re
+import unicodedata
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from service import i18n
+from service.dialogue import Turn, handle_turn
+from service.phones import InvalidPhoneNumber, split_address, twilio_address
+from service.rasa_client import RasaUnavailable
+from service.sms import plain_punctuation
+from service.twilio_gateway import SendError
+from store.db import transaction
+from store.models import Conversation, Message, OfficerTask, Tenant
+
+log = logging.getLogger(__name__)
+
+# Twilio's own order of outbound statuses; an update may only move forwards.
+STATUS_RANK = {
+    "accepted": 0,
+    "queued": 1,
+    "sending": 2,
+    "sent": 3,
+    "delivered": 4,
+    "undelivered": 4,
+    "failed": 4,
+    "read": 5,
+}
+PERMANENT_ERRORS = {"21211", "21612", "21614", "21610", "30003", "30005", "30006"}
+UNKNOWN_NUMBER_QUIET = timedelta(hours=24)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# Arrival.
+
+
+def store_inbound(runtime, form: dict) -> tuple[Message, bool]:
+    """Keep the message and find its conversation. Returns (message, is_duplicate)."""
+    sid = (form.get("MessageSid") or form.get("SmsSid") or "").strip() or None
+    media = _media_of(form)
+    try:
+        channel, address = split_address(form.get("From", ""))
+    except InvalidPhoneNumber:
+        channel, address = "sms", None
+
+    with transaction(runtime.sessions) as session:
+        conversation = _conversation_for(session, address, channel) if address else None
+        message = Message(
+            direction="inbound",
+            channel=channel,
+            conversation_id=conversation.id if conversation else None,
+            tenant_id=conversation.tenant_id if conversation else None,
+            from_address=(form.get("From") or "")[:64],
+            to_address=(form.get("To") or "")[:64],
+            body=form.get("Body") or "",
+            media=media,
+            raw={key: value for key, value in form.items() if key != "Body"},
+            twilio_sid=sid,
+            status="received",
+            state="received" if conversation else "unroutable",
+        )
+        try:
+            with session.begin_nested():
+                session.add(message)
+        except IntegrityError:
+            duplicate = session.scalar(select(Message).where(Message.twilio_sid == sid))
+            return duplicate, True
+        if conversation:
+            conversation.last_inbound_at = message.created_at or utcnow()
+    return message, False
+
+
+def _conversation_for(session, address: str, channel: str) -> Conversation:
+    found = session.scalar(select(Conversation).where(Conversation.address == address, Conversation.channel == channel))
+    if found:
+        return found
+    tenant = session.scalar(select(Tenant).where(Tenant.phone == address))
+    conversation = Conversation(address=address, channel=channel, tenant_id=tenant.id if tenant else None, state={})
+    try:
+        with session.begin_nested():
+            session.add(conversation)
+    except IntegrityError:
+        # Two first messages from one number at once: the other request made it.
+        return session.scalar(
+            select(Conversation).where(Conversation.address == address, Conversation.channel == channel)
+        )
+    return conversation
+
+
+def _media_of(form: dict) -> list[dict]:
+    items = []
+    try:
+        count = min(int(form.get("NumMedia") or 0), 10)
+    except ValueError:
+        count = 0
+    for index in range(count):
+        items.append({"url": form.get(f"MediaUrl{index}", ""), "type": form.get(f"MediaContentType{index}", "")})
+    if form.get("Latitude") and form.get("Longitude"):
+        items.append({"type": "location", "latitude": form["Latitude"], "longitude": form["Longitude"]})
+    return items
+
+
+# Understanding and answering.
+
+
+def process_conversation(runtime, conversation_id: int) -> None:
+    """Answer every waiting message of one conversation, oldest first."""
+    while True:
+        with transaction(runtime.sessions) as session:
+            message_id = session.scalar(
+                select(Message.id)
+                .where(
+                    Message.conversation_id == conversation_id,
+                    Message.direction == "inbound",
+                    Message.state == "received",
+                )
+                .order_by(Message.id)
+                .limit(1)
+            )
+        if message_id is None:
+            return
+        process_message(runtime, message_id)
+
+
+def process_message(runtime, message_id: int) -> None:
+    handled_without_rasa = _answer_without_rasa(runtime, message_id)
+    if not handled_without_rasa:
+        _answer_with_rasa(runtime, message_id)
+    _deliver_replies(runtime, message_id)
+
+
+def _answer_without_rasa(runtime, message_id: int) -> bool:
+    """Messages that need no understanding: opt-outs, unknown numbers, media, empty or huge bodies."""
+    with transaction(runtime.sessions) as session:
+        message = session.get(Message, message_id)
+        if message.state != "received":
+            return True
+        conversation = session.get(Conversation, message.conversation_id)
+        tenant = session.get(Tenant, conversation.tenant_id) if conversation.tenant_id else None
+        locale = i18n.normalise_locale(tenant.language if tenant else None)
+        opt_out = (message.raw.get("OptOutType") or "").upper()
+        body = clean_text(message.body)
+        max_chars = runtime.settings.section("assistant").get("max_understood_chars", 500)
+
+        if opt_out:
+            # Twilio has already answered the keyword itself; we record the choice and stay quiet.
+            if tenant and opt_out in ("STOP", "START"):
+                _set_opt_out(tenant, message.channel, opted_out=opt_out == "STOP")
+            message.state = "answered"
+        elif tenant is None:
+            _answer_unknown_number(session, message, conversation, locale)
+        elif message.media:
+            _answer_media(session, message, conversation, tenant, locale)
+        elif not body:
+            _reply(session, message, conversation, i18n.render("empty_message", locale))
+        elif len(body) > max_chars:
+            _officer_task(session, message, "long_message", "A long message needs a person to read it.")
+            _reply(session, message, conversation, i18n.render("long_message", locale))
+        else:
+            return False
+        return True
+
+
+def _answer_unknown_number(session, message, conversation, locale) -> None:
+    # Tell a stranger nothing about any visit, and only once a day so we cannot be used to spam.
+    last_reply = session.scalar(
+        select(Message.created_at)
+        .where(Message.conversation_id == conversation.id, Message.direction == "outbound")
+        .order_by(Message.id.desc())
+        .limit(1)
+    )
+    if last_reply and utcnow() - last_reply < UNKNOWN_NUMBER_QUIET:
+        message.state = "answered"
+        return
+    _reply(session, message, conversation, i18n.render("unknown_number", locale))
+
+
+def _answer_media(session, message, conversation, tenant, locale) -> None:
+    kinds = {item.get("type", "").split("/")[0] for item in message.media}
+    _officer_task(session, message, "media_received", "The tenant sent a photo, file, voice note or location.")
+    if "audio" in kinds:
+        key = "voice_note"
+    elif kinds == {"location"}:
+        key = "location_received"
+    else:
+        key = "media_received"
+    _reply(session, message, conversation, i18n.render(key, locale))
+
+
+def _answer_with_rasa(runtime, message_id: int) -> None:
+    with transaction(runtime.sessions) as session:
+        message = session.get(Message, message_id)
+        conversation = session.get(Conversation, message.conversation_id)
+        sender_id, text = conversation.rasa_sender_id, clean_text(message.body)
+
+    try:
+        if not runtime.rasa.is_ready():
+            # Just after a restart the model is still loading: wait rather than fail the tenant.
+            runtime.rasa.wait_until_ready(runtime.rasa_wait_seconds)
+        runtime.rasa.send(sender_id, text, {"message_id": message_id})
+    except RasaUnavailable:
+        log.warning("rasa did not answer", extra={"message_id": message_id, "conversation_id": conversation.id})
+
+    with transaction(runtime.sessions) as session:
+        message = session.get(Message, message_id)
+        if message.state == "received":
+            # No action answered: say we have it, and make sure a person does.
+            conversation = session.get(Conversation, message.conversation_id)
+            tenant = session.get(Tenant, conversation.tenant_id)
+            _officer_task(session, message, "assistant_unavailable", "The assistant could not answer.")
+            _reply(session, message, conversation, i18n.render("held", i18n.normalise_locale(tenant.language)))
+
+
+def answer_turn(runtime, conversation_id: int, message_id: int, action: str, intent: str, confidence: float) -> bool:
+    """Called for Rasa's custom action: carry it out and store the reply. False if nothing to do."""
+    with transaction(runtime.sessions) as session:
+        conversation = session.scalar(select(Conversation).where(Conversation.id == conversation_id).with_for_update())
+        message = session.get(Message, message_id)
+        if (
+            conversation is None
+            or message is None
+            or message.conversation_id != conversation.id
+            or message.direction != "inbound"
+            or message.state != "received"
+            or conversation.tenant_id is None
+        ):
+            return False
+        tenant = session.get(Tenant, conversation.tenant_id)
+        turn = Turn(
+            session=session,
+            settings=runtime.settings,
+            conversation=conversation,
+            tenant=tenant,
+            message=message,
+            now=runtime.clock(),
+            text=clean_text(message.body),
+        )
+        handle_turn(turn, action, intent, confidence)
+        if turn.replies:
+            reply = _reply(session, message, conversation, "\n".join(turn.replies))
+            # The one message allowed through after an opt-out is the one that confirms it.
+            reply.template_key = "opted_out" if action == "action_stop" else None
+        else:
+            message.state = "answered"
+        return True
+
+
+def clean_text(body: str) -> str:
+    """What Rasa may see of a body: no leading '/' (Rasa's intent syntax), no control characters."""
+    text = unicodedata.normalize("NFC", body or "")
+    text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C" or ch in "\n\t")
+    text = re.sub(r"\s+", " ", text).strip()
+    return text.lstrip("/").strip()
+
+
+def _reply(session, message: Message, conversation: Conversation, body: str) -> Message:
+    """Store one reply to `message` on the channel it came from, to be sent after commit."""
+    tenant_id = conversation.tenant_id
+    reply = Message(
+        direction="outbound",
+        channel=conversation.channel,
+        conversation_id=conversation.id,
+        tenant_id=tenant_id,
+        from_address="",
+        to_address=twilio_address(conversation.channel, conversation.address),
+        body=plain_punctuation(body),
+        status="pending",
+        state="pending",
+        reply_to_id=message.id,
+    )
+    session.add(reply)
+    message.state = "answered"
+    message.processed_at = utcnow()
+    return reply
+
+
+def _officer_task(session, message: Message, kind: str, detail: str) -> None:
+    session.add(
+        OfficerTask(
+            kind=kind,
+            tenant_id=message.tenant_id,
+            conversation_id=message.conversation_id,
+            message_id=message.id,
+            detail=detail,
+        )
+    )
+
+
+def _set_opt_out(tenant: Tenant, channel: str, opted_out: bool) -> None:
+    if channel == "whatsapp":
+        tenant.whatsapp_opted_out = opted_out
+    else:
+        tenant.sms_opted_out = opted_out
+
+
+# Sending and delivery status.
+
+
+def _deliver_replies(runtime, message_id: int) -> None:
+    with transaction(runtime.sessions) as session:
+        reply_ids = session.scalars(
+            select(Message.id).where(Message.reply_to_id == message_id, Message.state == "pending").order_by(Message.id)
+        ).all()
+    for reply_id in reply_ids:
+        deliver(runtime, reply_id)
+
+
+def deliver(runtime, message_id: int) -> None:
+    """Hand one stored outbound message to Twilio, exactly once."""
+    with transaction(runtime.sessions) as session:
+        claimed = session.execute(
+            update(Message)
+            .where(Message.id == message_id, Message.state == "pending")
+            .values(state="sending", attempts=Message.attempts + 1)
+        ).rowcount
+    if not claimed:
+        return
+
+    with transaction(runtime.sessions) as session:
+        message = session.get(Message, message_id)
+        tenant = session.get(Tenant, message.tenant_id) if message.tenant_id else None
+        if tenant and _opted_out(tenant, message.channel) and message.template_key != "opted_out":
+            message.state, message.status = "suppressed", "opted_out"
+            return
+        sender = runtime.settings.sms_from
+        if message.channel == "whatsapp":
+            sender = twilio_address("whatsapp", runtime.settings.whatsapp_from)
+        message.from_address = sender
+        to, body = message.to_address, message.body
+
+    try:
+        sent = runtime.gateway.send(to=to, from_=sender, body=body, status_callback=runtime.status_callback_url)
+    except SendError as error:
+        _record_send_failure(runtime, message_id, error)
+        return
+
+    with transaction(runtime.sessions) as session:
+        message = session.get(Message, message_id)
+        message.twilio_sid, message.state = sent.sid, "handed_over"
+        if STATUS_RANK.get(sent.status, 0) >= STATUS_RANK.get(message.status, 0) or message.status == "pending":
+            message.status = sent.status
+
+
+def _record_send_failure(runtime, message_id: int, error: SendError) -> None:
+    with transaction(runtime.sessions) as session:
+        message = session.get(Message, message_id)
+        message.error_code = error.code
+        # A send that may have reached Twilio is never repeated blindly; a person checks it.
+        message.state = "unconfirmed" if error.maybe_sent else "failed"
+        message.status = "failed"
+        kind = "check_contact_details" if error.permanent else "send_failed"
+        _officer_task(session, message, kind, f"Sending failed (code {error.code}).")
+        if error.code == "21610" and message.tenant_id:
+            _set_opt_out(session.get(Tenant, message.tenant_id), message.channel, opted_out=True)
+    log.warning("message not sent", extra={"message_id": message_id, "error_code": error.code})
+
+
+def record_status(runtime, form: dict) -> bool:
+    """A delivery report from Twilio. Statuses only move forwards, whatever order they arrive in.
+
+    The update is conditional on the status we read, so two reports racing for one
+    message cannot overwrite each other; the loser reads again and decides again.
+    """
+    sid = form.get("MessageSid") or form.get("SmsSid")
+    status = (form.get("MessageStatus") or form.get("SmsStatus") or "").lower()
+    if not sid or status not in STATUS_RANK:
+        return False
+    error_code = str(form.get("ErrorCode") or "")[:16] or None
+
+    for _attempt in range(5):
+        with transaction(runtime.sessions) as session:
+            current = session.execute(
+                select(Message.id, Message.status, Message.direction).where(Message.twilio_sid == sid)
+            ).first()
+            if current is None or current.direction != "outbound":
+                return False
+            if STATUS_RANK[status] <= STATUS_RANK.get(current.status, -1):
+                return True
+            changed = session.execute(
+                update(Message)
+                .where(Message.id == current.id, Message.status == current.status)
+                .values(status=status, error_code=error_code or Message.error_code)
+            ).rowcount
+            if not changed:
+                continue
+            if status in ("failed", "undelivered") and error_code in PERMANENT_ERRORS:
+                message = session.get(Message, current.id)
+                _officer_task(
+                    session, message, "check_contact_details", f"Message could not be delivered (code {error_code})."
+                )
+            return True
+    return False
+
+
+def _opted_out(tenant: Tenant, channel: str) -> bool:
+    return tenant.whatsapp_opted_out if channel == "whatsapp" else tenant.sms_opted_out

@@ -1,0 +1,35 @@
+"""Phone numbers and Twilio addresses."""
+
+import phonenumbers
+
+WHATSAPP_PREFIX = "whatsapp:"
+
+
+class InvalidPhoneNumber(ValueError):
+    pass
+
+
+def normalise_phone(raw: str, region: str = "GB") -> str:
+    """Any UK way of writing a number (07700 900123, +44 7700 900123, 447700900123) to E.164."""
+    text = (raw or "").strip()
+    if text.lower().startswith(WHATSAPP_PREFIX):
+        text = text[len(WHATSAPP_PREFIX) :]
+    if text.startswith("44") and not text.startswith("+"):
+        text = "+" + text
+    try:
+        parsed = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException as error:
+        raise InvalidPhoneNumber(str(error)) from error
+    if not phonenumbers.is_possible_number(parsed):
+        raise InvalidPhoneNumber("not a possible phone number")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def split_address(address: str) -> tuple[str, str]:
+    """A Twilio From/To value to (channel, E.164 number)."""
+    channel = "whatsapp" if (address or "").lower().startswith(WHATSAPP_PREFIX) else "sms"
+    return channel, normalise_phone(address)
+
+
+def twilio_address(channel: str, e164: str) -> str:
+    return f"{WHATSAPP_PREFIX}{e164}" if channel == "whatsapp" else e164

@@ -1,0 +1,132 @@
+"""Sending the reminders that are due, each exactly once."""
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import select, update
+
+from service import i18n, messaging
+from service.phones import twilio_address
+from service.sms import plain_punctuation
+from store.db import transaction
+from store.models import Conversation, Message, Reminder, Tenant, Visit
+
+log = logging.getLogger(__name__)
+
+
+def send_due_reminders(runtime, now: datetime) -> dict:
+    """Claim, render, store and send every reminder due by `now`.
+
+    Claiming is one conditional UPDATE per reminder, so two processes running
+    this at once never both send it. A reminder whose visit has already started,
+    or has been cancelled or moved, is skipped; of several missed while the
+    service was down, only the latest is sent.
+    """
+    counts = {"sent": 0, "skipped": 0}
+    with transaction(runtime.sessions) as session:
+        due = session.execute(
+            select(Reminder.id, Reminder.visit_id)
+            .where(Reminder.status == "pending", Reminder.due_at <= now)
+            .order_by(Reminder.visit_id, Reminder.due_at.desc())
+        ).all()
+
+    latest_per_visit = set()
+    for reminder_id, visit_id in due:
+        if visit_id in latest_per_visit:
+            counts["skipped"] += _skip(runtime, reminder_id, "superseded")
+            continue
+        latest_per_visit.add(visit_id)
+        outcome = _send_one(runtime, reminder_id, now)
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return counts
+
+
+def _skip(runtime, reminder_id: int, reason: str) -> int:
+    with transaction(runtime.sessions) as session:
+        skipped = session.execute(
+            update(Reminder).where(Reminder.id == reminder_id, Reminder.status == "pending").values(status="skipped")
+        ).rowcount
+    if skipped:
+        log.info("reminder skipped", extra={"reminder_id": reminder_id, "reason": reason})
+    return skipped
+
+
+def _send_one(runtime, reminder_id: int, now: datetime) -> str:
+    with transaction(runtime.sessions) as session:
+        claimed = session.execute(
+            update(Reminder).where(Reminder.id == reminder_id, Reminder.status == "pending").values(status="sending")
+        ).rowcount
+        if not claimed:
+            return "claimed_elsewhere"
+        reminder = session.get(Reminder, reminder_id)
+        visit = session.get(Visit, reminder.visit_id)
+        tenant = session.get(Tenant, visit.tenant_id)
+        channel = _channel_for(session, tenant, now)
+
+        if not visit.is_open or visit.slot_start <= now or channel is None:
+            reminder.status = "skipped"
+            log.info("reminder skipped", extra={"reminder_id": reminder_id, "visit_id": visit.id})
+            return "skipped"
+
+        conversation = _conversation(session, tenant, channel)
+        locale = i18n.normalise_locale(tenant.language)
+        body = plain_punctuation(
+            i18n.render(
+                "reminder",
+                locale,
+                name=tenant.name.split()[0],
+                visit=i18n.render(f"visit_type.{visit.visit_type}", locale),
+                slot=i18n.format_slot(visit.slot_start, visit.slot_end, locale),
+            )
+        )
+        message = Message(
+            direction="outbound",
+            channel=channel,
+            conversation_id=conversation.id,
+            tenant_id=tenant.id,
+            visit_id=visit.id,
+            from_address="",
+            to_address=twilio_address(channel, tenant.phone),
+            body=body,
+            status="pending",
+            state="pending",
+            template_key=f"reminder.{reminder.kind}",
+        )
+        session.add(message)
+        session.flush()
+        reminder.status, reminder.sent_at, reminder.message_id = "sent", now, message.id
+        # A "yes" to this reminder, however late, confirms this visit (BR-21).
+        conversation.state = {
+            **(conversation.state or {}),
+            "visit_id": visit.id,
+            "pending": {"kind": "confirm_visit", "visit_id": visit.id},
+        }
+        message_id = message.id
+
+    messaging.deliver(runtime, message_id)
+    return "sent"
+
+
+def _channel_for(session, tenant: Tenant, now: datetime) -> str | None:
+    """WhatsApp only while its 24-hour window is open; otherwise SMS. None if opted out of both."""
+    if tenant.whatsapp and tenant.preferred_channel == "whatsapp" and not tenant.whatsapp_opted_out:
+        last_inbound = session.scalar(
+            select(Conversation.last_inbound_at).where(
+                Conversation.tenant_id == tenant.id, Conversation.channel == "whatsapp"
+            )
+        )
+        if last_inbound and (now - last_inbound).total_seconds() < 24 * 3600:
+            return "whatsapp"
+    return None if tenant.sms_opted_out else "sms"
+
+
+def _conversation(session, tenant: Tenant, channel: str) -> Conversation:
+    found = session.scalar(
+        select(Conversation).where(Conversation.address == tenant.phone, Conversation.channel == channel)
+    )
+    if found:
+        return found
+    conversation = Conversation(address=tenant.phone, channel=channel, tenant_id=tenant.id, state={})
+    session.add(conversation)
+    session.flush()
+    return conversation

@@ -1,0 +1,119 @@
+"""Changes to a visit, each recorded in its history, with its reminders kept in step."""
+
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from service.slots import Slot, slot_is_free
+from store.models import OPEN_VISIT_STATUSES, Operative, Reminder, Visit, VisitEvent
+
+LONDON = ZoneInfo("Europe/London")
+
+
+class SlotTaken(Exception):
+    """The slot was booked by someone else between the offer and the tenant's yes."""
+
+
+def record(session: Session, visit: Visit, status: str, actor: str, **details) -> VisitEvent:
+    event = VisitEvent(visit_id=visit.id, status=status, actor=actor, **details)
+    session.add(event)
+    return event
+
+
+def confirm_visit(session: Session, visit: Visit, actor: str, message_id: int | None = None) -> None:
+    visit.status = "confirmed"
+    record(session, visit, "confirmed", actor, message_id=message_id)
+
+
+def cancel_visit(session: Session, visit: Visit, actor: str, message_id: int | None = None) -> None:
+    visit.status = "cancelled"
+    record(session, visit, "cancelled", actor, message_id=message_id)
+    _drop_pending_reminders(session, visit)
+
+
+def move_visit(
+    session: Session, visit: Visit, slot: Slot, actor: str, settings, now: datetime, message_id: int | None = None
+) -> None:
+    """Move to `slot` in one transaction: re-check the slot, swap the reminders, record both steps.
+
+    The operative row is locked first so two tenants taking the same slot at once
+    cannot both succeed (SQLite serialises writers anyway).
+    """
+    session.execute(select(Operative.id).where(Operative.id == slot.operative_id).with_for_update())
+    if not slot_is_free(session, slot, exclude_visit=visit.id):
+        raise SlotTaken()
+
+    old_start = visit.slot_start
+    visit.slot_start, visit.slot_end, visit.operative_id = slot.start, slot.end, slot.operative_id
+    record(session, visit, "moved", actor, old_slot_start=old_start, new_slot_start=slot.start, message_id=message_id)
+    visit.status = "confirmed"
+    record(session, visit, "confirmed", actor, message_id=message_id)
+
+    _drop_pending_reminders(session, visit)
+    plan_reminders(session, visit, settings, now)
+
+
+def _drop_pending_reminders(session: Session, visit: Visit) -> None:
+    session.execute(
+        update(Reminder).where(Reminder.visit_id == visit.id, Reminder.status == "pending").values(status="replaced")
+    )
+
+
+def plan_reminders(session: Session, visit: Visit, settings, now: datetime) -> list[Reminder]:
+    """Store the reminder plan from config.yml; times already past are left out."""
+    reminders_config = settings.section("reminders")
+    quiet = reminders_config.get("quiet_hours") or {}
+    planned = []
+    for step in reminders_config.get("plan", []):
+        due = _due_time(visit.slot_start, step)
+        due = _outside_quiet_hours(due, quiet)
+        if due <= now or due >= visit.slot_start:
+            continue
+        kind = step["kind"]
+        existing = session.scalar(select(Reminder).where(Reminder.visit_id == visit.id, Reminder.kind == kind))
+        if existing:
+            existing.due_at, existing.status, existing.sent_at, existing.message_id = due, "pending", None, None
+            planned.append(existing)
+        else:
+            reminder = Reminder(visit_id=visit.id, kind=kind, due_at=due, status="pending")
+            session.add(reminder)
+            planned.append(reminder)
+    return planned
+
+
+def _due_time(slot_start: datetime, step: dict) -> datetime:
+    local_start = slot_start.astimezone(LONDON)
+    if "at" in step:
+        # "the evening before": a wall-clock time on the previous day, right across clock changes.
+        day = local_start.date() - timedelta(days=step.get("days_before", 1))
+        return datetime.combine(day, time.fromisoformat(step["at"]), LONDON).astimezone(slot_start.tzinfo)
+    local_due = local_start - timedelta(days=step["days_before"])
+    # Same wall-clock time N days before, even when the clocks changed in between.
+    return local_due.replace(tzinfo=None).replace(tzinfo=LONDON).astimezone(slot_start.tzinfo)
+
+
+def _outside_quiet_hours(due: datetime, quiet: dict) -> datetime:
+    if not quiet:
+        return due
+    local = due.astimezone(LONDON)
+    starts, ends = time.fromisoformat(quiet["start"]), time.fromisoformat(quiet["end"])
+    clock = local.time()
+    if clock >= starts:
+        morning = datetime.combine(local.date() + timedelta(days=1), ends, LONDON)
+    elif clock < ends:
+        morning = datetime.combine(local.date(), ends, LONDON)
+    else:
+        return due
+    return morning.astimezone(due.tzinfo)
+
+
+def open_visits(session: Session, tenant_id: int, now: datetime) -> list[Visit]:
+    return list(
+        session.scalars(
+            select(Visit)
+            .where(Visit.tenant_id == tenant_id, Visit.status.in_(OPEN_VISIT_STATUSES), Visit.slot_end > now)
+            .order_by(Visit.slot_start)
+        )
+    )

@@ -1,0 +1,209 @@
+"""The tables: tenants, homes, visits, operatives, conversations and every message."""
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from store.types import UTCDateTime, utcnow
+
+VISIT_STATUSES = ("booked", "confirmed", "cancelled", "moved", "completed", "no_access")
+OPEN_VISIT_STATUSES = ("booked", "confirmed")
+CHANNELS = ("sms", "whatsapp")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str | None] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str] = mapped_column(String(20), unique=True)  # E.164
+    whatsapp: Mapped[bool] = mapped_column(Boolean, default=False)
+    language: Mapped[str] = mapped_column(String(16), default="en")
+    preferred_channel: Mapped[str] = mapped_column(String(16), default="sms")
+    sms_opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    whatsapp_opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    properties: Mapped[list["Property"]] = relationship(back_populates="tenant")
+    visits: Mapped[list["Visit"]] = relationship(back_populates="tenant")
+
+
+class Property(Base):
+    __tablename__ = "properties"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str | None] = mapped_column(String(64), unique=True)
+    address_line1: Mapped[str] = mapped_column(String(200))
+    address_line2: Mapped[str | None] = mapped_column(String(200))
+    town: Mapped[str] = mapped_column(String(100))
+    postcode: Mapped[str] = mapped_column(String(12))
+    tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id"))
+
+    tenant: Mapped[Tenant | None] = relationship(back_populates="properties")
+
+
+class Operative(Base):
+    __tablename__ = "operatives"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    skills: Mapped[list] = mapped_column(JSON, default=list)
+    # {"mon": ["08:00", "17:00"], ...}; a missing day is a day off.
+    working_hours: Mapped[dict] = mapped_column(JSON, default=dict)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    @property
+    def first_name(self) -> str:
+        return self.name.split()[0] if self.name else ""
+
+
+class Visit(Base):
+    __tablename__ = "visits"
+    __table_args__ = (Index("ix_visits_operative_slot", "operative_id", "slot_start"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(32), unique=True)
+    visit_type: Mapped[str] = mapped_column(String(40))
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    property_id: Mapped[int] = mapped_column(ForeignKey("properties.id"))
+    operative_id: Mapped[int | None] = mapped_column(ForeignKey("operatives.id"))
+    slot_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    slot_end: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(20), default="booked")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    tenant: Mapped[Tenant] = relationship(back_populates="visits")
+    home: Mapped[Property] = relationship()
+    operative: Mapped[Operative | None] = relationship()
+    history: Mapped[list["VisitEvent"]] = relationship(back_populates="visit", order_by="VisitEvent.id")
+    reminders: Mapped[list["Reminder"]] = relationship(back_populates="visit")
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_VISIT_STATUSES
+
+
+class VisitEvent(Base):
+    """One step of a visit's status history, with who made it and why."""
+
+    __tablename__ = "visit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id"), index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    actor: Mapped[str] = mapped_column(String(40))  # tenant, assistant, officer:<id>, system
+    note: Mapped[str | None] = mapped_column(Text)
+    old_slot_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    new_slot_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    visit: Mapped[Visit] = relationship(back_populates="history")
+
+
+class Reminder(Base):
+    """A message planned for a visit, stored so it survives restarts."""
+
+    __tablename__ = "reminders"
+    __table_args__ = (UniqueConstraint("visit_id", "kind", name="uq_reminder_visit_kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending, sent, skipped
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+
+    visit: Mapped[Visit] = relationship(back_populates="reminders")
+
+
+class Conversation(Base):
+    """One tenant (or unknown number) on one channel.
+
+    The assistant's pending question lives here, in our own store, so a late
+    "yes" still finds the visit it answers after Rasa's session has expired.
+    """
+
+    __tablename__ = "conversations"
+    __table_args__ = (UniqueConstraint("address", "channel", name="uq_conversation_address"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    address: Mapped[str] = mapped_column(String(20))  # E.164, without the whatsapp: prefix
+    channel: Mapped[str] = mapped_column(String(16))
+    tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id"), index=True)
+    state: Mapped[dict] = mapped_column(JSON, default=dict)
+    owner: Mapped[str] = mapped_column(String(20), default="assistant")
+    last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    tenant: Mapped[Tenant | None] = relationship()
+
+    @property
+    def rasa_sender_id(self) -> str:
+        # Opaque on purpose: Rasa's tracker store never sees a phone number.
+        return f"conversation-{self.id}"
+
+
+class Message(Base):
+    """Every message in or out, kept before anything else happens to it."""
+
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_conversation_state", "conversation_id", "state"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    direction: Mapped[str] = mapped_column(String(8))  # inbound, outbound
+    channel: Mapped[str] = mapped_column(String(16))
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"))
+    tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id"), index=True)
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"))
+    from_address: Mapped[str] = mapped_column(String(64))
+    to_address: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text, default="")
+    media: Mapped[list] = mapped_column(JSON, default=list)
+    raw: Mapped[dict] = mapped_column(JSON, default=dict)
+    twilio_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # Outbound: Twilio's delivery status. Inbound: "received".
+    status: Mapped[str] = mapped_column(String(20))
+    error_code: Mapped[str | None] = mapped_column(String(16))
+    # Our own processing: inbound received -> done; outbound pending -> sending -> handed_over.
+    state: Mapped[str] = mapped_column(String(20))
+    template_key: Mapped[str | None] = mapped_column(String(80))
+    reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class OfficerTask(Base):
+    """Something a person at the provider needs to pick up."""
+
+    __tablename__ = "officer_tasks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id"))
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"))
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"))
+    detail: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,78 @@
+"""The command line: demo data and due reminders."""
+
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import func, select
+
+from service.reminders import send_due_reminders
+from store.db import transaction
+from store.models import Reminder, Tenant, Visit
+from tests.factories import create_operative, create_tenant, create_visit, london, sent_to
+
+
+def test_seed_demo_loads_invented_tenants_with_drama_numbers(runtime, live_app):
+    result = live_app.test_cli_runner().invoke(args=["seed-demo"])
+    assert result.exit_code == 0, result.output
+    assert "5 tenants" in result.output
+    with transaction(runtime.sessions) as session:
+        phones = session.scalars(select(Tenant.phone)).all()
+        assert all(phone.startswith("+447700900") for phone in phones)
+        assert session.scalar(select(func.count()).select_from(Visit)) == 5
+        assert session.scalar(select(func.count()).select_from(Reminder)) > 0
+
+    again = live_app.test_cli_runner().invoke(args=["seed-demo"])
+    assert "already loaded" in again.output
+
+
+def test_reminders_command_sends_what_is_due_once(runtime, live_app, simulator):
+    create_operative(runtime)
+    tenant = create_tenant(runtime)
+    start = datetime.now(timezone.utc) + timedelta(days=1, hours=2)
+    create_visit(runtime, tenant, start, now=datetime.now(timezone.utc) - timedelta(days=8))
+    with transaction(runtime.sessions) as session:
+        session.execute(Reminder.__table__.update().values(due_at=datetime.now(timezone.utc) - timedelta(minutes=5)))
+
+    first = live_app.test_cli_runner().invoke(args=["reminders"])
+    second = live_app.test_cli_runner().invoke(args=["reminders"])
+    assert "reminders sent: 1" in first.output, first.output
+    assert "reminders sent: 0" in second.output
+    assert len(sent_to(simulator, "+447700900123")) == 1
+
+
+def test_missed_reminders_send_only_the_latest_and_skip_visits_already_started(runtime):
+    create_operative(runtime)
+    ahead = create_tenant(runtime)
+    gone = create_tenant(runtime, phone="+447700900456", name="Dylan Price")
+    now = london(2024, 5, 13, 12)
+    create_visit(runtime, ahead, london(2024, 5, 15, 10), now=london(2024, 5, 1))
+    create_visit(runtime, gone, london(2024, 5, 13, 9), now=london(2024, 5, 1))
+
+    counts = send_due_reminders(runtime, now)
+    assert counts["sent"] == 1
+    with transaction(runtime.sessions) as session:
+        statuses = session.execute(select(Reminder.kind, Reminder.status, Visit.tenant_id).join(Visit)).all()
+    sent = [row for row in statuses if row.status == "sent"]
+    assert len(sent) == 1 and sent[0].kind == "two_days"
+    assert {row.status for row in statuses if row.tenant_id == gone.id} == {"skipped"}
+
+
+def test_reminders_are_not_sent_to_a_number_that_opted_out(runtime, simulator):
+    create_operative(runtime)
+    tenant = create_tenant(runtime)
+    create_visit(runtime, tenant, london(2024, 5, 15, 10), now=london(2024, 5, 1))
+    with transaction(runtime.sessions) as session:
+        session.get(Tenant, tenant.id).sms_opted_out = True
+    assert send_due_reminders(runtime, london(2024, 5, 13, 12))["sent"] == 0
+    assert sent_to(simulator, "+447700900123") == []
+
+
+def test_evening_before_reminder_keeps_its_wall_clock_time_across_the_clock_change(runtime):
+    create_operative(runtime)
+    tenant = create_tenant(runtime)
+    visit = create_visit(runtime, tenant, london(2024, 3, 31, 10), now=london(2024, 3, 1))  # Sunday, clocks go forward
+    with transaction(runtime.sessions) as session:
+        due = {r.kind: r.due_at for r in session.scalars(select(Reminder).where(Reminder.visit_id == visit.id))}
+    assert due["evening_before"] == london(2024, 3, 30, 18)
+    assert due["seven_days"] == london(2024, 3, 24, 10)
+    assert due["seven_days"].astimezone(timezone.utc).hour == 10  # GMT a week before
+    assert due["two_days"].astimezone(timezone.utc).hour == 10

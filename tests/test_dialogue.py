@@ -1,0 +1,218 @@
+"""The dialogue's decisions for each Rasa action, without the model in the loop.
+
+Each test stores a real inbound message and runs the action the way the action
+server does, so what is checked is the stored reply and the visit's history.
+"""
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from service import messaging
+from store.db import transaction
+from store.models import Message, OfficerTask, Reminder, Visit
+from tests.factories import SENDER, create_operative, create_tenant, create_visit, get_visit, london, new_sid
+
+NOW = london(2024, 5, 13, 10, 0)  # Monday
+
+
+@pytest.fixture
+def frozen(runtime):
+    runtime.clock = lambda: NOW
+    create_operative(runtime)
+    return runtime
+
+
+def turn(runtime, text, action, confidence=0.95, phone="+447700900123", intent=None):
+    message, _ = messaging.store_inbound(runtime, {"From": phone, "To": SENDER, "Body": text, "MessageSid": new_sid()})
+    handled = messaging.answer_turn(
+        runtime, message.conversation_id, message.id, action, intent or action.removeprefix("action_"), confidence
+    )
+    assert handled
+    with transaction(runtime.sessions) as session:
+        return "\n".join(session.scalars(select(Message.body).where(Message.reply_to_id == message.id)).all())
+
+
+def test_yes_confirms_the_only_open_visit(frozen):
+    tenant = create_tenant(frozen)
+    visit = create_visit(frozen, tenant, london(2024, 5, 14, 10), now=NOW)
+    reply = turn(frozen, "yes", "action_affirm")
+    assert (
+        reply == "Thank you, your gas safety check on Tue 14 May, 10:00-11:00 is confirmed. "
+        "We will remind you the evening before."
+    )
+    assert get_visit(frozen, visit.id).status == "confirmed"
+
+
+def test_a_doubtful_yes_is_checked_before_anything_changes(frozen):
+    tenant = create_tenant(frozen)
+    visit = create_visit(frozen, tenant, london(2024, 5, 14, 10), now=NOW)
+    reply = turn(frozen, "ok 👍", "action_affirm", confidence=0.55)
+    assert reply.startswith("Just to check, is that a yes")
+    assert get_visit(frozen, visit.id).status == "booked"
+    turn(frozen, "yes", "action_affirm")
+    assert get_visit(frozen, visit.id).status == "confirmed"
+
+
+def test_cancel_needs_an_explicit_yes(frozen):
+    tenant = create_tenant(frozen)
+    visit = create_visit(frozen, tenant, london(2024, 5, 14, 10), now=NOW)
+    question = turn(frozen, "please cancel my appointment", "action_cancel")
+    assert "Reply YES to cancel it, or NO to keep it" in question
+    assert get_visit(frozen, visit.id).status == "booked"
+
+    answer = turn(frozen, "yes", "action_affirm")
+    assert "is cancelled" in answer
+    saved = get_visit(frozen, visit.id)
+    assert saved.status == "cancelled"
+    assert [event.status for event in saved.history] == ["booked", "cancelled"]
+    with transaction(frozen.sessions) as session:
+        assert session.scalar(select(OfficerTask.kind)) == "visit_cancelled"
+        assert {r.status for r in session.scalars(select(Reminder))} <= {"replaced"}
+
+
+def test_no_after_a_cancel_question_keeps_the_visit(frozen):
+    tenant = create_tenant(frozen)
+    visit = create_visit(frozen, tenant, london(2024, 5, 14, 10), now=NOW)
+    turn(frozen, "cancel it", "action_cancel")
+    assert turn(frozen, "no", "action_deny").startswith("No problem, your gas safety check stays on")
+    assert get_visit(frozen, visit.id).status == "booked"
+
+
+def test_move_offers_real_free_slots_and_moves_only_after_yes(frozen):
+    tenant = create_tenant(frozen)
+    visit = create_visit(frozen, tenant, london(2024, 5, 14, 10), now=NOW)
+    other = create_tenant(frozen, phone="+447700900456", name="Dylan Price")
+    create_visit(frozen, other, london(2024, 5, 16, 13), now=NOW)  # the operative is busy Thu 13:00-14:00
+
+    offer = turn(frozen, "can you do Thursday afternoon instead?", "action_rebook")
+    assert "I can offer these times for your gas safety check:" in offer
+    lines = [line for line in offer.splitlines() if line[:2] in ("1.", "2.", "3.")]
+    assert len(lines) == 3
+    assert all("Thu 16 May" in line for line in lines)
+    assert not any("13:00-14:00" in line for line in lines)
+
+    check = turn(frozen, "2", "action_fallback")
+    assert check.startswith("Just to check: move your gas safety check to Thu 16 May")
+    assert get_visit(frozen, visit.id).slot_start == london(2024, 5, 14, 10)
+
+    done = turn(frozen, "yes", "action_affirm")
+    assert done.startswith("Done. Your gas safety check is now on Thu 16 May")
+    moved = get_visit(frozen, visit.id)
+    assert moved.slot_start.astimezone(london(2024, 5, 16).tzinfo).date() == london(2024, 5, 16).date()
+    assert [event.status for event in moved.history] == ["booked", "moved", "confirmed"]
+    with transaction(frozen.sessions) as session:
+        reminders = session.scalars(select(Reminder).where(Reminder.visit_id == visit.id)).all()
+        pending = [r for r in reminders if r.status == "pending"]
+        # The old slot's reminders are replaced by the new slot's, none already past.
+        assert {r.kind: r.due_at for r in pending} == {
+            "two_days": moved.slot_start - timedelta(days=2),
+            "evening_before": london(2024, 5, 15, 18),
+        }
+        assert {r.status for r in reminders if r not in pending} <= {"replaced"}
+
+
+def test_a_slot_taken_meanwhile_is_not_double_booked(frozen):
+    tenant = create_tenant(frozen)
+    visit = create_visit(frozen, tenant, london(2024, 5, 14, 10), now=NOW)
+    turn(frozen, "can you do thursday morning", "action_rebook")
+    turn(frozen, "1", "action_fallback")
+    with transaction(frozen.sessions) as session:
+        state = session.scalar(select(Message.conversation_id).where(Message.direction == "inbound"))
+    # Someone else takes Thursday's first slot before the tenant says yes.
+    other = create_tenant(frozen, phone="+447700900456", name="Dylan Price")
+    create_visit(frozen, other, london(2024, 5, 16, 8), now=NOW)
+    reply = turn(frozen, "yes", "action_affirm")
+    assert "that time has just been taken" in reply
+    assert get_visit(frozen, visit.id).slot_start == london(2024, 5, 14, 10)
+    assert state
+
+
+def test_two_misunderstandings_bring_the_numbered_menu(frozen):
+    tenant = create_tenant(frozen)
+    create_visit(frozen, tenant, london(2024, 5, 14, 10), now=NOW)
+    assert turn(frozen, "gud", "action_fallback").startswith("Sorry, I did not quite understand")
+    menu = turn(frozen, "hmm", "action_fallback")
+    assert "1. Confirm my visit" in menu and "2. Change my visit" in menu and "3. Speak to someone" in menu
+    assert "is confirmed" in turn(frozen, "1", "action_fallback")
+
+
+def test_a_valid_message_after_the_menu_is_understood_and_resets_the_count(frozen):
+    tenant = create_tenant(frozen)
+    create_visit(frozen, tenant, london(2024, 5, 14, 10), now=NOW)
+    turn(frozen, "gud", "action_fallback")
+    turn(frozen, "???", "action_fallback")
+    assert "Reply YES to cancel it" in turn(frozen, "cancel", "action_cancel")
+    assert turn(frozen, "hmm", "action_fallback").startswith("Sorry, I did not quite understand")
+
+
+def test_several_visits_make_the_tenant_choose(frozen):
+    tenant = create_tenant(frozen)
+    create_visit(frozen, tenant, london(2024, 5, 14, 10), now=NOW)
+    damp = create_visit(frozen, tenant, london(2024, 5, 20, 13), visit_type="damp_survey", now=NOW)
+    question = turn(frozen, "cancel please", "action_cancel")
+    assert "more than one visit" in question
+    assert "1. gas safety check, Tue 14 May" in question and "2. damp and mould survey, Mon 20 May" in question
+    assert "cancel your damp and mould survey" in turn(frozen, "2", "action_fallback")
+    turn(frozen, "yes", "action_affirm")
+    assert get_visit(frozen, damp.id).status == "cancelled"
+
+
+def test_naming_the_visit_type_picks_that_visit(frozen):
+    tenant = create_tenant(frozen)
+    create_visit(frozen, tenant, london(2024, 5, 14, 10), now=NOW)
+    create_visit(frozen, tenant, london(2024, 5, 20, 13), visit_type="damp_survey", now=NOW)
+    assert "damp and mould survey is on Mon 20 May" in turn(
+        frozen, "when is the damp survey", "action_answer_question", intent="ask_when"
+    )
+
+
+@pytest.mark.parametrize(
+    "intent, expected",
+    [
+        ("ask_when", "Your gas safety check is on Tue 14 May, 10:00-11:00."),
+        ("ask_who", "Priya will come for your gas safety check"),
+        ("ask_what", "boiler"),
+        ("ask_duration", "usually takes about 1 hour"),
+    ],
+)
+def test_questions_about_the_visit_are_answered_from_the_booking(frozen, intent, expected):
+    tenant = create_tenant(frozen)
+    create_visit(frozen, tenant, london(2024, 5, 14, 10), now=NOW)
+    assert expected in turn(frozen, "?", "action_answer_question", intent=intent)
+
+
+def test_asking_for_a_person_creates_a_task_and_says_when(frozen):
+    create_tenant(frozen)
+    reply = turn(frozen, "can I talk to a real person", "action_request_human")
+    assert "Monday to Friday, 9am to 5pm" in reply
+    with transaction(frozen.sessions) as session:
+        assert session.scalar(select(OfficerTask.kind)) == "tenant_asked_for_person"
+
+
+def test_no_visits_gets_a_clear_answer(frozen):
+    create_tenant(frozen)
+    assert "no visits booked" in turn(frozen, "yes", "action_affirm")
+
+
+def test_a_late_yes_days_after_the_reminder_confirms_that_visit(frozen):
+    from service.reminders import send_due_reminders
+
+    tenant = create_tenant(frozen)
+    visit = create_visit(frozen, tenant, london(2024, 5, 20, 10), now=NOW - timedelta(days=3))
+    create_visit(frozen, tenant, london(2024, 5, 22, 10), visit_type="damp_survey", now=NOW - timedelta(days=3))
+    send_due_reminders(frozen, london(2024, 5, 13, 11))
+    frozen.clock = lambda: london(2024, 5, 16, 18, 30)
+    assert "is confirmed" in turn(frozen, "yes", "action_affirm")
+    assert get_visit(frozen, visit.id).status == "confirmed"
+    with transaction(frozen.sessions) as session:
+        assert session.scalar(select(Visit.status).where(Visit.visit_type == "damp_survey")) == "booked"
+
+
+def test_small_talk_between_misunderstandings_does_not_hold_back_the_menu(frozen):
+    tenant = create_tenant(frozen)
+    create_visit(frozen, tenant, london(2024, 5, 14, 10), now=NOW)
+    turn(frozen, "gud", "action_fallback")
+    turn(frozen, "hiya", "action_greet")
+    assert "1. Confirm my visit" in turn(frozen, "???", "action_fallback")

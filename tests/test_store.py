@@ -1,0 +1,152 @@
+"""The store on SQLite, and on PostgreSQL when TEST_DATABASE_URL is set (CI sets it)."""
+
+import os
+import uuid
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import inspect, select, text
+from sqlalchemy.exc import IntegrityError
+
+from service.phones import InvalidPhoneNumber, normalise_phone
+from store.db import make_engine, make_session_factory, transaction, upgrade_database
+from store.models import Base, Message, Property, Tenant, Visit
+
+LONDON = ZoneInfo("Europe/London")
+
+
+def _database_urls():
+    urls = ["sqlite"]
+    if os.environ.get("TEST_DATABASE_URL"):
+        urls.append("postgresql")
+    return urls
+
+
+@pytest.fixture(params=_database_urls())
+def sessions(request, tmp_path):
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'store.db'}"
+        upgrade_database(url)
+        yield make_session_factory(make_engine(url))
+        return
+
+    # A schema of its own per test, so runs never see each other's rows.
+    base_url = os.environ["TEST_DATABASE_URL"]
+    schema = f"test_{uuid.uuid4().hex[:10]}"
+    admin = make_engine(base_url)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in base_url else "?"
+    url = f"{base_url}{separator}options=-csearch_path%3D{schema}"
+    try:
+        upgrade_database(url)
+        engine = make_engine(url)
+        yield make_session_factory(engine)
+        engine.dispose()
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def test_migrations_build_every_table_the_models_declare(sessions):
+    engine = sessions.kw["bind"]
+    assert set(Base.metadata.tables) <= set(inspect(engine).get_table_names())
+
+
+def test_slot_times_come_back_timezone_aware_in_utc(sessions):
+    start = datetime(2024, 10, 27, 10, 0, tzinfo=LONDON)  # the day the clocks go back
+    with transaction(sessions) as session:
+        tenant = Tenant(name="Amara Okafor", phone="+447700900123")
+        home = Property(address_line1="12 Larch Close", town="Leeds", postcode="LS6 2AB", tenant=tenant)
+        session.add_all([tenant, home])
+        session.flush()
+        session.add(
+            Visit(
+                reference="A-0001",
+                visit_type="gas_safety_check",
+                tenant_id=tenant.id,
+                property_id=home.id,
+                slot_start=start,
+                slot_end=start,
+            )
+        )
+    with transaction(sessions) as session:
+        stored = session.scalar(select(Visit.slot_start))
+    assert stored.tzinfo is not None
+    assert stored == start
+    assert stored.astimezone(timezone.utc).hour == 10  # GMT again on 27 October
+
+
+def test_a_message_sid_can_be_stored_only_once(sessions):
+    with transaction(sessions) as session:
+        session.add(
+            Message(
+                direction="inbound",
+                channel="sms",
+                from_address="+447700900123",
+                to_address="+441632960001",
+                body="yes",
+                twilio_sid="SM0001",
+                status="received",
+                state="received",
+            )
+        )
+    with pytest.raises(IntegrityError):
+        with transaction(sessions) as session:
+            session.add(
+                Message(
+                    direction="inbound",
+                    channel="sms",
+                    from_address="+447700900123",
+                    to_address="+441632960001",
+                    body="yes",
+                    twilio_sid="SM0001",
+                    status="received",
+                    state="received",
+                )
+            )
+
+
+def test_emoji_and_any_script_are_stored_byte_identical(sessions):
+    bodies = ["👍🏽", "ok 👍", "تمام", "Tak, dziękuję", "ਹਾਂ ਜੀ", "✅"]
+    with transaction(sessions) as session:
+        for index, body in enumerate(bodies):
+            session.add(
+                Message(
+                    direction="inbound",
+                    channel="sms",
+                    from_address="+447700900123",
+                    to_address="+441632960001",
+                    body=body,
+                    twilio_sid=f"SM{index}",
+                    status="received",
+                    state="received",
+                )
+            )
+    with transaction(sessions) as session:
+        stored = session.scalars(select(Message.body).order_by(Message.id)).all()
+    assert [b.encode("utf-8") for b in stored] == [b.encode("utf-8") for b in bodies]
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "07700 900123",
+        "07700900123",
+        "+44 7700 900123",
+        "447700900123",
+        "0044 7700 900123",
+        "(07700) 900-123",
+        "whatsapp:+447700900123",
+    ],
+)
+def test_any_uk_way_of_writing_a_mobile_becomes_e164(written):
+    assert normalise_phone(written) == "+447700900123"
+
+
+@pytest.mark.parametrize("junk", ["", "hello", "123", "+44 1"])
+def test_junk_is_not_taken_for_a_phone_number(junk):
+    with pytest.raises(InvalidPhoneNumber):
+        normalise_phone(junk)
