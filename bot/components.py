@@ -14,6 +14,8 @@ from rasa.nlu.classifiers.logistic_regression_classifier import (
 from rasa.nlu.tokenizers.tokenizer import Token
 from rasa.nlu.tokenizers.whitespace_tokenizer import WhitespaceTokenizer
 from rasa.shared.nlu.training_data.message import Message
+from scipy.sparse import csr_matrix
+from sklearn.preprocessing import normalize
 
 # One pictographic character, plus what only decorates it: skin tones,
 # the emoji variation selector and zero-width joiners.
@@ -64,23 +66,30 @@ class EmojiWhitespaceTokenizer(WhitespaceTokenizer):
 @DefaultV1Recipe.register(
     DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True
 )
-class FlatPriorLogisticRegressionClassifier(LogisticRegressionClassifier):
-    """Logistic regression intent classifier without an intercept.
+class NormalisedLogisticRegressionClassifier(LogisticRegressionClassifier):
+    """Logistic regression on length-normalised features, with no intercept.
 
-    With an intercept the model learns a prior that favours intents with
-    short examples: a message with no known features (keyboard mashing, a
-    language we have no data for) came out as a confident "affirm". Without
-    it, such a message gets equal odds for every intent and falls below the
-    FallbackClassifier threshold. `C` is exposed because the stock component
-    fixes it at 1.0, which left one-letter replies like "ya" under threshold.
+    Two changes to the stock component, both so that text unlike anything
+    in the training data falls below the FallbackClassifier threshold
+    instead of being read as a confident "yes":
+
+    - No intercept. The stock model learns a prior towards intents with
+      short examples, so keyboard mashing came out as "affirm". Without it,
+      a message with no known features gets equal odds for every intent.
+    - Each feature row is scaled to unit length. With raw counts a long
+      message collects many common character n-grams, which pushed long
+      off-topic requests towards "affirm" too.
+
+    `C` is exposed because the stock component fixes it at 1.0, which is
+    far too strong a penalty once features are normalised.
     """
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
-        """Stock defaults plus regularisation strength `C`."""
+        """Stock defaults plus the inverse regularisation strength `C`."""
         return {
             **LogisticRegressionClassifier.get_default_config(),
-            "C": 10.0,
+            "C": 100.0,
             "max_iter": 1000,
         }
 
@@ -91,6 +100,10 @@ class FlatPriorLogisticRegressionClassifier(LogisticRegressionClassifier):
         model_storage: ModelStorage,
         resource: Resource,
     ) -> None:
-        """Build the stock classifier, then drop its intercept."""
+        """Build the stock classifier, then set `C` and drop its intercept."""
         super().__init__(config, name, model_storage, resource)
         self.clf.set_params(C=self.config["C"], fit_intercept=False)
+
+    def _create_X(self, messages: List[Message]) -> csr_matrix:
+        # Used for both training and prediction, so both see the same scale.
+        return normalize(super()._create_X(messages))

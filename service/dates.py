@@ -10,8 +10,8 @@ This module adds only the thin layer a booking needs on top of it:
   ("can't do Monday, can you do Tuesday?"),
 * flagging readings a person could take two ways (``ambiguous=True``).
 
-Words dateparser has no notion of live in ``DAY_WORDS``, one entry per
-language, so adding a language is a matter of data. Everything is read in
+Words dateparser has no notion of live in ``locales/<code>/date_words.yml``,
+one file per language, so adding a language is a matter of data. Everything is read in
 Europe/London wall-clock time.
 """
 
@@ -23,16 +23,18 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
+from pathlib import Path
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import regex
+import yaml
 from dateparser.data import languages_info
 from dateparser.date import DateData, DateDataParser
 from dateparser.search import search_dates
 
 __all__ = [
-    "DAY_WORDS",
+    "day_words",
     "LONDON",
     "PART_WINDOWS",
     "DayWords",
@@ -44,6 +46,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 LONDON = ZoneInfo("Europe/London")
+LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
 
 # Longer than any real SMS (four concatenated parts); the rest is ignored so
 # that a pasted essay cannot make parsing slow.
@@ -135,198 +138,42 @@ class DayWords:
     false_friends: frozenset[str] = frozenset()
 
 
-def _listed(phrases: str) -> tuple[str, ...]:
-    """Comma-separated phrases as a tuple: keeps the tables below short to read."""
-    return tuple(phrase.strip() for phrase in phrases.split(",") if phrase.strip())
+def _phrases(values) -> tuple[str, ...]:
+    return tuple(str(value).lower() for value in values or ())
 
 
-def _day_parts(morning: str = "", afternoon: str = "", evening: str = "") -> dict[str, str]:
-    """Phrase -> part of the day, from comma-separated phrases for each part."""
-    table: dict[str, str] = {}
-    for part, phrases in ((MORNING, morning), (AFTERNOON, afternoon), (EVENING, evening)):
-        table.update(dict.fromkeys(_listed(phrases), part))
-    return table
+def _day_parts(table: Mapping[str, Sequence[str]] | None) -> dict[str, str]:
+    """{"morning": [phrases]} from YAML -> {phrase: "morning"}."""
+    return {phrase: part for part, phrases in (table or {}).items() for phrase in _phrases(phrases)}
 
 
-def _aliases(spellings: Mapping[str, str]) -> dict[str, str]:
-    """Text-speak -> word dateparser knows, from {word: "comma-separated spellings"}."""
-    return {spelling: word for word, listed in spellings.items() for spelling in _listed(listed)}
+def load_day_words(path: Path) -> DayWords:
+    """One language's table from its locales/<code>/date_words.yml."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    listed = ("at", "after", "before", "between", "range_joins", "hour_suffixes", "units", "next_words", "negations")
+    return DayWords(
+        parts=_day_parts(data.get("parts")),
+        parts_today=_day_parts(data.get("parts_today")),
+        parts_anchored=_day_parts(data.get("parts_anchored")),
+        **{name: _phrases(data.get(name)) for name in listed},
+        aliases={
+            spelling: str(word).lower()
+            for word, spellings in (data.get("aliases") or {}).items()
+            for spelling in _phrases(spellings)
+        },
+        false_friends=frozenset(_phrases(data.get("false_friends"))),
+    )
 
 
-ENGLISH = DayWords(
-    parts=_day_parts(
-        morning="in the morning, morning, mornings, mornin, a.m., a.m",
-        afternoon="in the afternoon, afternoon, afternoons, aftanoon, arvo, p.m., p.m, pm",
-        evening="in the evening, evening, evenings, evenin, at night",
-    ),
-    parts_today=_day_parts(
-        morning="this morning",
-        afternoon="this afternoon, this arvo",
-        evening="tonight, tonite, 2nite, this evening",
-    ),
-    parts_anchored=_day_parts(morning="am"),
-    at=_listed("at, @, around"),
-    after=_listed("after, anytime after, any time after, not before, from"),
-    before=_listed("before, not after, no later than"),
-    between=_listed("between, from, any time between, anytime between, at, around"),
-    range_joins=_listed("and, &, to, till, til, until, -"),
-    hour_suffixes=_listed("o'clock, oclock, o clock"),
-    units=_listed(
-        "min, mins, minute, minutes, hour, hours, hr, hrs, day, days, week, weeks, wk, wks, "
-        "month, months, year, years, st, nd, rd, th, %, people, kids, times"
-    ),
-    next_words=_listed("next, nxt"),
-    negations=_listed(
-        "not, no, cant, can't, cannot, can not, wont, won't, dont, don't, unable, "
-        "couldnt, couldn't, instead of, rather than, isnt, isn't"
-    ),
-    aliases=_aliases(
-        {
-            "tomorrow": "2moro, 2morro, 2morrow, 2moz, 2mrw, 2mro, tmrw, tmr, tmw, tmoz, tomoz, tomo, "
-            "tomorow, tommorow, tommorrow, tomorro, tmorrow",
-            "today": "2day, tdy",
-            "tuesday": "tuseday, teusday",
-            "wednesday": "weds, wensday, wendsday, wednesay, wedensday",
-            "thursday": "thurs, thur, thursady",
-            "friday": "fryday",
-            "saturday": "satuday",
-            "next": "nxt",
-            "week": "wk",
-        }
-    ),
-    false_friends=frozenset(
-        _listed(
-            "may, march, mar, we, mo, th, now, just now, right now, the sun, in the sun, "
-            "i sat, we sat, sat in, sat down, sat there, sat waiting, sat here"
-        )
-    ),
-)
-
-POLISH = DayWords(
-    parts=_day_parts(
-        morning="rano, z rana, przed południem, przed poludniem, przedpołudniem",
-        afternoon="po południu, po poludniu, popołudniu, popoludniu",
-        evening="wieczorem, wieczór, wieczor",
-    ),
-    at=_listed("o, o godz., o godz, o godzinie, około, okolo, ok., na"),
-    after=_listed("po, po godz., po godzinie, od, później niż, pozniej niz"),
-    before=_listed("przed, do, najpóźniej do, najpozniej do"),
-    between=_listed("między, miedzy, pomiędzy, pomiedzy, od"),
-    range_joins=_listed("a, i, do, -"),
-    hour_suffixes=_listed("godz., godz"),
-    units=_listed(
-        "min, minut, minuty, godzin, godziny, godzinę, dni, dzień, dzien, tydzień, tygodnie, "
-        "tygodni, miesiąc, miesiące, miesięcy, %, osoby"
-    ),
-    next_words=_listed(
-        "następny, następna, następne, następnym, następną, nastepny, nastepna, nastepnym, "
-        "przyszły, przyszła, przyszłe, przyszłym, przyszłą, przyszly, przyszla, przyszlym, "
-        "kolejny, kolejna, kolejnym"
-    ),
-    negations=_listed("nie"),
-    aliases=_aliases({"w przyszłym tygodniu": "w przyszly tydzien, w przyszlym tygodniu"}),
-    # "nie" (not) and "się" (self) are also dateparser's short Sunday and August.
-    false_friends=frozenset(_listed("nie, się, sie")),
-)
-
-SPANISH = DayWords(
-    parts=_day_parts(
-        morning="por la mañana, de la mañana, en la mañana, por la manana, de la manana, en la manana",
-        afternoon="por la tarde, de la tarde, en la tarde",
-        evening="por la noche, de la noche, en la noche",
-    ),
-    parts_today=_day_parts(
-        morning="esta mañana, esta manana",
-        afternoon="esta tarde",
-        evening="esta noche",
-    ),
-    at=_listed("a las, a la, sobre las, hacia las, para las"),
-    after=_listed("después de las, despues de las, después de la, despues de la, a partir de las, desde las"),
-    before=_listed("antes de las, antes de la, hasta las"),
-    between=_listed("entre las, entre la, de las, desde las"),
-    range_joins=_listed("y las, y la, a las, hasta las, y, -"),
-    hour_suffixes=_listed("h, en punto"),
-    units=_listed("min, minutos, hora, horas, día, días, dias, semana, semanas, mes, meses, º, ª, %"),
-    next_words=_listed("próximo, próxima, proximo, proxima, que viene, siguiente"),
-    negations=_listed("no, ni"),
-    aliases=_aliases(
-        {
-            "en 2 días": "pasado mañana, pasado manana",
-            "la próxima semana": "la semana que viene, semana que viene, próxima semana, proxima semana",
-            "mañana": "mñn, mñna",
-        }
-    ),
-    # "mar" (the sea) and "mi" (my) are also dateparser's short March and Wednesday.
-    false_friends=frozenset(_listed("mar, el mar, mi")),
-)
-
-FRENCH = DayWords(
-    parts=_day_parts(
-        morning="matin, le matin, du matin, en matinée, en matinee, matinée",
-        afternoon="après-midi, apres-midi, après midi, apres midi, l'après-midi, l'apres-midi, "
-        "de l'après-midi, de l'apres-midi, dans l'après-midi, aprem, aprèm",
-        evening="soir, le soir, du soir, en soirée, en soiree",
-    ),
-    parts_today=_day_parts(
-        morning="ce matin",
-        afternoon="cet après-midi, cet apres-midi, cet aprem",
-        evening="ce soir",
-    ),
-    at=_listed("à, a, vers, pour"),
-    after=_listed("après, apres, à partir de, a partir de"),
-    before=_listed("avant"),
-    between=_listed("entre, de"),
-    range_joins=_listed("et, à, a, -"),
-    hour_suffixes=_listed("h"),
-    units=_listed("min, minutes, heure, heures, jour, jours, semaine, semaines, mois, er, ème, e, %"),
-    next_words=_listed("prochain, prochaine"),
-    negations=_listed("pas, impossible"),
-    aliases=_aliases(
-        {
-            "après-demain": "après demain, apres demain, apres-demain",
-            "demain": "dem1, 2main",
-            "aujourd'hui": "auj, ajd, aujourdhui",
-        }
-    ),
-    # "je" (I), "mer" (sea) and "sam" (a name) are also dateparser's short weekday names.
-    false_friends=frozenset(_listed("je, mer, la mer, mar, sam")),
-)
-
-WELSH = DayWords(
-    parts=_day_parts(
-        morning="yn y bore, y bore, bore, fore",
-        afternoon="yn y prynhawn, prynhawn, brynhawn, pnawn",
-        evening="gyda'r nos, gyda'r hwyr, yn yr hwyr, min nos, noswaith",
-    ),
-    parts_today=_day_parts(
-        morning="bore 'ma, bore ma, bore yma",
-        afternoon="prynhawn 'ma, prynhawn ma, prynhawn yma, pnawn 'ma, pnawn ma",
-        evening="heno",
-    ),
-    # "yb"/"yp"/"yh" are the Welsh am/pm, written after a time.
-    parts_anchored=_day_parts(morning="yb", afternoon="yp", evening="yh"),
-    at=_listed("am, tua"),
-    after=_listed("ar ôl, ar ol, wedi"),
-    before=_listed("cyn"),
-    between=_listed("rhwng, o"),
-    range_joins=_listed("a, ac, i, -"),
-    hour_suffixes=_listed("o'r gloch, or gloch"),
-    units=_listed("munud, awr, oriau, diwrnod, diwrnodau, wythnos, wythnosau, mis, fed, af, ydd, ain, %"),
-    next_words=_listed("nesaf, nesa, nesa'"),
-    negations=_listed("ddim, methu, na, nid, dim"),
-    aliases=_aliases({"yfory": "fory, 'fory"}),
-    # Said without "dydd", these are everyday words: that, picture, March/Mars;
-    # "sad" is English too when both languages are read.
-    false_friends=frozenset(_listed("mai, llun, mawrth, sad")),
-)
-
-DAY_WORDS: Mapping[str, DayWords] = {
-    "en": ENGLISH,
-    "pl": POLISH,
-    "es": SPANISH,
-    "fr": FRENCH,
-    "cy": WELSH,
-}
+@lru_cache(maxsize=1)
+def day_words() -> Mapping[str, DayWords]:
+    """Every language's table, keyed by dateparser's language code ("pa-Arab", "zh")."""
+    tables = {}
+    for path in sorted(LOCALES_DIR.glob("*/date_words.yml")):
+        folder = path.parent.name
+        code = "zh" if folder.startswith("zh") else folder.replace("_", "-")
+        tables[code] = load_day_words(path)
+    return tables
 
 
 # ---------------------------------------------------------------------------
@@ -362,7 +209,7 @@ class _Grammar:
 
 def _merge_words(languages: tuple[str, ...]) -> DayWords:
     """One table holding the words of every requested language."""
-    tables = [DAY_WORDS[code] for code in languages if code in DAY_WORDS]
+    tables = [day_words()[code] for code in languages if code in day_words()]
 
     def joined_maps(name: str) -> dict[str, str]:
         merged: dict[str, str] = {}

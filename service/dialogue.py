@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from service import i18n
 from service.dates import parse_requested_time
+from service.languages import language_by_code
 from service.slots import Slot, find_free_slots
 from service.visits import SlotTaken, cancel_visit, confirm_visit, move_visit, open_visits
 from store.models import Conversation, Message, OfficerTask, Tenant, Visit
@@ -76,6 +77,12 @@ class Turn:
         self.conversation.state = state
         return state["misunderstood"]
 
+    def when_wanted(self):
+        """The day or time the tenant asks for, read in their language and in English."""
+        language = language_by_code(self.settings, self.locale)
+        codes = tuple(dict.fromkeys([language.dateparser_code if language else "en", "en"]))
+        return parse_requested_time(self.text, self.now, languages=codes)
+
     def describe(self, visit: Visit) -> dict:
         return {
             "visit": i18n.render(f"visit_type.{visit.visit_type}", self.locale),
@@ -94,7 +101,7 @@ def handle_turn(turn: Turn, action: str, intent: str, confidence: float) -> None
         turn.count_misunderstanding(reset=True)
         return
     if pending.get("kind") in ("ask_time", "pick_slot") and action not in ("action_request_human", "action_stop"):
-        wanted = parse_requested_time(turn.text, turn.now)
+        wanted = turn.when_wanted()
         if wanted and action not in ("action_affirm", "action_deny", "action_cancel"):
             turn.count_misunderstanding(reset=True)
             _offer_slots_for(turn, _visit_by_id(turn, pending.get("visit_id")), wanted)
@@ -175,7 +182,7 @@ def _rebook(turn: Turn, pending: dict, intent: str, confidence: float) -> None:
     if visit is None:
         _no_visit_or_pick(turn, then="ask_time")
         return
-    wanted = parse_requested_time(turn.text, turn.now)
+    wanted = turn.when_wanted()
     if wanted:
         _offer_slots_for(turn, visit, wanted)
     else:
@@ -248,7 +255,7 @@ def _fallback(turn: Turn, pending: dict, intent: str, confidence: float) -> None
         turn.set_pending("menu", visit_id=visit.id if visit else None)
         turn.say("menu")
         for number, key in enumerate(("menu_confirm", "menu_change", "menu_person"), start=1):
-            turn.say("option_line", num=number, text=i18n.render(key, turn.locale))
+            turn.say("option_line", num=str(number), text=i18n.render(key, turn.locale))
         return
     turn.say("not_understood")
 
@@ -369,7 +376,7 @@ def _offer_slots_for(turn: Turn, visit: Visit | None, wanted) -> None:
         turn.say("requested_time_echo", when=when)
     turn.say("offer_slots", visit=turn.describe(visit)["visit"])
     for number, slot in enumerate(slots, start=1):
-        turn.say("option_line", num=number, text=i18n.format_slot(slot.start, slot.end, turn.locale))
+        turn.say("option_line", num=str(number), text=i18n.format_slot(slot.start, slot.end, turn.locale))
     turn.say("offer_slots_pick")
 
 
@@ -402,7 +409,7 @@ def _no_visit_or_pick(turn: Turn, then: str | None) -> None:
     turn.set_pending("pick_visit", visit_ids=[v.id for v in visits], then=then)
     turn.say("pick_visit")
     for number, visit in enumerate(visits, start=1):
-        turn.say("option_line", num=number, text=i18n.render("visit_line", turn.locale, **turn.describe(visit)))
+        turn.say("option_line", num=str(number), text=i18n.render("visit_line", turn.locale, **turn.describe(visit)))
 
 
 def _focus_visit(turn: Turn) -> Visit | None:

@@ -11,6 +11,8 @@ from collections import Counter, defaultdict
 from contextlib import contextmanager
 from pathlib import Path
 
+import yaml
+
 from service import stack
 from service.messaging import clean_text
 from service.rasa_client import RasaClient
@@ -44,30 +46,59 @@ def predict_label(rasa: RasaClient, text: str) -> tuple[str, str, float]:
 
 
 def evaluate_directory(runtime, directory: Path, progress=None) -> dict:
-    files = sorted(Path(directory).glob("*.jsonl"))
+    """Every JSONL file (the external data's format) and Rasa NLU YAML file (our own test sets)."""
+    items = list(_read_items(Path(directory)))
     with _rasa_for_evaluation(runtime, progress) as rasa:
         lines = []
-        for path in files:
-            for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-                if not raw.strip():
-                    continue
-                item = json.loads(raw)
-                label, intent, confidence = predict_label(rasa, item.get("text", ""))
-                lines.append(
-                    {
-                        "file": path.name,
-                        "line": number,
-                        "lang": item.get("lang", ""),
-                        "label": item.get("label", ""),
-                        "predicted": label,
-                        "intent": intent,
-                        "confidence": round(confidence, 4),
-                        # Date-answer lines are for slot extraction, not intent scoring (see the data's README).
-                        "scored": item.get("use") != "datetime_extraction_only",
-                        "variant": item.get("variant"),
-                    }
-                )
+        for item in items:
+            label, intent, confidence = predict_label(rasa, item["text"])
+            lines.append({**item, "predicted": label, "intent": intent, "confidence": round(confidence, 4)})
     return build_report(lines)
+
+
+def _read_items(directory: Path):
+    for path in sorted(directory.glob("*.jsonl")):
+        for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not raw.strip():
+                continue
+            item = json.loads(raw)
+            yield {
+                "file": path.name,
+                "line": number,
+                "text": item.get("text", ""),
+                "lang": item.get("lang", ""),
+                "label": item.get("label", ""),
+                # Date-answer lines are for slot extraction, not intent scoring (see the data's README).
+                "scored": item.get("use") != "datetime_extraction_only",
+                "variant": item.get("variant"),
+            }
+    for path in sorted(directory.glob("*.yml")):
+        yield from _read_rasa_test_set(path)
+
+
+def _read_rasa_test_set(path: Path):
+    """A Rasa NLU file named after its language; its intents are mapped onto the labels."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    data = yaml.safe_load("\n".join(lines)) or {}
+    for block in data.get("nlu") or []:
+        if "intent" not in block:
+            continue
+        label = INTENT_TO_LABEL.get(block["intent"], "other")
+        for example in str(block.get("examples", "")).splitlines():
+            text = example.strip()
+            if not text.startswith("- "):
+                continue
+            text = text[2:].strip()
+            number = next((i for i, line in enumerate(lines, start=1) if line.strip() == f"- {text}"), 0)
+            yield {
+                "file": path.name,
+                "line": number,
+                "text": text,
+                "lang": path.stem,
+                "label": label,
+                "scored": True,
+                "variant": None,
+            }
 
 
 def build_report(lines: list[dict]) -> dict:

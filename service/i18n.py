@@ -8,6 +8,7 @@ translation edit needs no separate build step to take effect.
 
 import io
 import logging
+import re
 import threading
 from datetime import datetime
 from functools import lru_cache
@@ -15,7 +16,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_date, format_time
+from babel.dates import format_skeleton, format_time
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
@@ -28,6 +29,7 @@ LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
 DEFAULT_LOCALE = "en"
 LONDON = ZoneInfo("Europe/London")
 _lock = threading.Lock()
+RTL_LETTERS = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff]")
 
 
 def available_locales() -> list[str]:
@@ -53,6 +55,11 @@ def normalise_locale(code: str | None) -> str:
     for candidate in candidates:
         if candidate and candidate in available:
             return candidate
+    # Same language, another script or region ("zh_Hant" -> "zh_Hans"): still nearer than English.
+    relatives = [code for code in available if code.split("_")[0] == locale.language]
+    if relatives:
+        log.info("no exact catalog for language, using a relative", extra={"language_code": str(locale)})
+        return relatives[0]
     log.info("no catalog for language, using English", extra={"language_code": str(locale)})
     return DEFAULT_LOCALE
 
@@ -78,12 +85,39 @@ def render(key: str, locale: str, **values) -> str:
         text = translations.ngettext(singular, plural, values["num"])
     else:
         text = translations.gettext(TEXTS[key])
-    return text % values if values else text
+    if not values:
+        return text
+    if is_rtl_locale(locale):
+        values = {name: _isolate_left_to_right(value) for name, value in values.items()}
+    return text % values
+
+
+@lru_cache(maxsize=64)
+def is_rtl_locale(locale: str) -> bool:
+    return Locale.parse(locale).character_order == "right-to-left"
+
+
+def _isolate_left_to_right(value):
+    """Keep "10:00-11:00" or "1." in that order inside Arabic, Urdu or Farsi text.
+
+    In right-to-left text the bidi algorithm turns digits after Arabic letters into
+    Arabic numbers, and a hyphen between them then flips the range to 11:00-10:00.
+    A left-to-right isolate (LRI ... PDI) around a value made of digits and
+    punctuation keeps it whole; values with right-to-left words are left alone.
+    """
+    if isinstance(value, str) and any(ch.isdigit() for ch in value) and not RTL_LETTERS.search(value):
+        return f"\u2066{value}\u2069"
+    return value
 
 
 def format_day(moment: datetime, locale: str) -> str:
-    """ "Tue 14 May" in the tenant's language, in London time."""
-    return format_date(moment.astimezone(LONDON), "EEE d MMM", locale=locale)
+    """The short day in the tenant's language and its own order, in London time.
+
+    "Tue 14 May" in English, "5月14日周二" in Chinese. Plain "en" in CLDR is
+    American ("Tue, May 14"); our tenants read British English.
+    """
+    date_locale = "en_GB" if locale == "en" else locale
+    return format_skeleton("MMMEd", moment.astimezone(LONDON), locale=date_locale)
 
 
 def format_clock(moment: datetime, locale: str) -> str:
@@ -92,10 +126,5 @@ def format_clock(moment: datetime, locale: str) -> str:
 
 def format_slot(start: datetime, end: datetime, locale: str) -> str:
     """ "Tue 14 May, 10:00-11:00": short enough for one SMS segment alongside a sentence."""
-    return render(
-        "slot_window",
-        locale,
-        day=format_day(start, locale),
-        start=format_clock(start, locale),
-        end=format_clock(end, locale),
-    )
+    hours = f"{format_clock(start, locale)}-{format_clock(end, locale)}"
+    return render("slot_window", locale, day=format_day(start, locale), time=hours)

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from service import i18n
 from service.dialogue import Turn, handle_turn
+from service.languages import detect_language, language_by_code, requested_language
 from service.phones import InvalidPhoneNumber, split_address, twilio_address
 from service.rasa_client import RasaUnavailable
 from service.sms import plain_punctuation
@@ -39,6 +40,7 @@ STATUS_RANK = {
 }
 PERMANENT_ERRORS = {"21211", "21612", "21614", "21610", "30003", "30005", "30006"}
 UNKNOWN_NUMBER_QUIET = timedelta(hours=24)
+OPT_IN_WORDS = {"START", "UNSTOP"}
 
 
 def utcnow() -> datetime:
@@ -170,6 +172,16 @@ def _answer_without_rasa(runtime, message_id: int) -> bool:
         elif len(body) > max_chars:
             _officer_task(session, message, "long_message", "A long message needs a person to read it.")
             _reply(session, message, conversation, i18n.render("long_message", locale))
+        elif body.upper() in OPT_IN_WORDS and _opted_out(tenant, message.channel):
+            # Our own opt-out (the tenant asked in words) is lifted the carrier's way.
+            _set_opt_out(tenant, message.channel, opted_out=False)
+            _reply(session, message, conversation, i18n.render("opted_in", locale))
+        elif requested := requested_language(body, runtime.settings):
+            tenant.language = requested
+            language = language_by_code(runtime.settings, requested)
+            _reply(
+                session, message, conversation, i18n.render("language_switched", requested, language=language.autonym)
+            )
         else:
             return False
         return True
@@ -250,6 +262,7 @@ def answer_turn(runtime, conversation_id: int, message_id: int, action: str, int
             text=clean_text(message.body),
         )
         handle_turn(turn, action, intent, confidence)
+        _offer_language(turn)
         if turn.replies:
             reply = _reply(session, message, conversation, "\n".join(turn.replies))
             # The one message allowed through after an opt-out is the one that confirms it.
@@ -257,6 +270,19 @@ def answer_turn(runtime, conversation_id: int, message_id: int, action: str, int
         else:
             message.state = "answered"
         return True
+
+
+def _offer_language(turn: Turn) -> None:
+    """A longer message in another language we speak gets one offer to switch, in that language."""
+    detected = detect_language(turn.text, turn.settings)
+    state = turn.conversation.state or {}
+    if not detected or detected == turn.locale or state.get("offered_language") == detected:
+        return
+    language = language_by_code(turn.settings, detected)
+    turn.replies.append(
+        i18n.render("language_offer", detected, language=language.autonym, request=language.autonym.upper())
+    )
+    turn.conversation.state = {**state, "offered_language": detected}
 
 
 def clean_text(body: str) -> str:

@@ -36,9 +36,20 @@ def send_due_reminders(runtime, now: datetime) -> dict:
             counts["skipped"] += _skip(runtime, reminder_id, "superseded")
             continue
         latest_per_visit.add(visit_id)
-        outcome = _send_one(runtime, reminder_id, now)
+        try:
+            outcome = _send_one(runtime, reminder_id, now)
+        except Exception:
+            # One tenant's bad data must not stop everyone else's reminders.
+            log.exception("reminder failed", extra={"reminder_id": reminder_id})
+            outcome = _mark_failed(runtime, reminder_id)
         counts[outcome] = counts.get(outcome, 0) + 1
     return counts
+
+
+def _mark_failed(runtime, reminder_id: int) -> str:
+    with transaction(runtime.sessions) as session:
+        session.execute(update(Reminder).where(Reminder.id == reminder_id).values(status="failed"))
+    return "failed"
 
 
 def _skip(runtime, reminder_id: int, reason: str) -> int:

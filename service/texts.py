@@ -18,7 +18,7 @@ def NP_(singular: str, plural: str) -> tuple[str, str]:
 
 TEXTS = {
     # Pieces used inside other sentences.
-    "slot_window": N_("%(day)s, %(start)s-%(end)s"),
+    "slot_window": N_("%(day)s, %(time)s"),
     "visit_type.gas_safety_check": N_("gas safety check"),
     "visit_type.electrical_check": N_("electrical safety check"),
     "visit_type.repair": N_("repair visit"),
@@ -89,6 +89,7 @@ TEXTS = {
         "Monday to Friday, 9am to 5pm."
     ),
     "opted_out": N_("You will not get any more texts from us. Reply START if you change your mind."),
+    "opted_in": N_("Thank you. You will get our texts again."),
     # Messages we cannot read as text.
     "unknown_number": N_(
         "Hello. We cannot find this number in our records, so we cannot share visit details. "
@@ -104,6 +105,9 @@ TEXTS = {
     "location_received": N_("Thank you, we got your location. We have added it to your record for our team."),
     "long_message": N_("Thank you for your message. We have passed it to our team, who will reply here."),
     "held": N_("Thank you, we have your message. A member of our team will reply soon."),
+    # Language.
+    "language_switched": N_("Thank you. We will write to you in %(language)s from now on."),
+    "language_offer": N_("We can also text you in %(language)s. Reply %(request)s if you would like that."),
 }
 
 PLURAL_TEXTS = {

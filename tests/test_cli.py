@@ -76,3 +76,17 @@ def test_evening_before_reminder_keeps_its_wall_clock_time_across_the_clock_chan
     assert due["seven_days"] == london(2024, 3, 24, 10)
     assert due["seven_days"].astimezone(timezone.utc).hour == 10  # GMT a week before
     assert due["two_days"].astimezone(timezone.utc).hour == 10
+
+
+def test_one_tenants_broken_reminder_does_not_stop_the_others(runtime, simulator):
+    create_operative(runtime)
+    good = create_tenant(runtime)
+    broken = create_tenant(runtime, phone="+447700900456", name="Dylan Price")
+    create_visit(runtime, good, london(2024, 5, 15, 10), now=london(2024, 5, 1))
+    create_visit(runtime, broken, london(2024, 5, 15, 13), visit_type="repair", now=london(2024, 5, 1))
+    with transaction(runtime.sessions) as session:
+        # A visit type the configuration has never heard of, as a bad import might leave.
+        session.execute(Visit.__table__.update().where(Visit.tenant_id == broken.id).values(visit_type="mystery"))
+    counts = send_due_reminders(runtime, london(2024, 5, 13, 12))
+    assert counts["sent"] == 1 and counts["failed"] == 1
+    assert len(sent_to(simulator, "+447700900123")) == 1

@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from service.dates import (
-    DAY_WORDS,
     PART_WINDOWS,
     RequestedTime,
+    day_words,
     parse_requested_time,
     parse_time_of_day_words,
 )
@@ -529,7 +529,7 @@ def test_english_am_is_not_read_as_morning_unless_it_is_beside_a_date():
 
 
 def test_every_part_of_day_word_names_a_known_window():
-    for table in DAY_WORDS.values():
+    for table in day_words().values():
         for parts in (table.parts, table.parts_today, table.parts_anchored):
             assert set(parts.values()) <= set(PART_WINDOWS)
             assert all(phrase == phrase.lower() for phrase in parts)

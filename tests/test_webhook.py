@@ -226,3 +226,19 @@ def test_when_rasa_cannot_answer_the_tenant_hears_a_person_will_reply(runtime, l
     with transaction(runtime.sessions) as session:
         assert session.scalar(select(OfficerTask.kind)) == "assistant_unavailable"
         assert session.scalar(select(Message.state).where(Message.direction == "inbound")) == "answered"
+
+
+def test_start_after_a_worded_opt_out_turns_texts_back_on(runtime, live_app):
+    create_tenant(runtime)
+    with transaction(runtime.sessions) as session:
+        session.scalar(select(Tenant)).sms_opted_out = True
+    assert tenant_says(live_app, "start") == ["Thank you. You will get our texts again."]
+    with transaction(runtime.sessions) as session:
+        assert session.scalar(select(Tenant.sms_opted_out)) is False
+
+
+def test_asking_for_a_language_switches_and_remembers_it(runtime, live_app):
+    create_tenant(runtime)
+    tenant_says(live_app, "po polsku")
+    with transaction(runtime.sessions) as session:
+        assert session.scalar(select(Tenant.language)) == "pl"

@@ -1,71 +1,196 @@
-"""Custom actions: each hands the turn to the web app, which owns visits and replies.
+"""Actions that hand each classified message to the app.
 
-The app keeps the conversation's pending question and every tenant-facing
-sentence (in the tenant's language), so these actions stay thin: they say
-which action Rasa chose and for which stored message, and the app does the rest
-in one database transaction. Nothing personal is logged here.
+Rasa only classifies. The app owns the visit records, the wording in every
+tenant language and the sending of replies, so each action posts the turn to
+the app and returns no events or messages of its own.
 """
+
+import abc
+import asyncio
 import logging
 import os
-from typing import Any
+from typing import Any, Dict, List, Optional, Text
 
 import requests
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
-ACTION_NAMES = (
-    "action_affirm",
-    "action_deny",
-    "action_cancel",
-    "action_rebook",
-    "action_cannot_make_it",
-    "action_answer_question",
-    "action_thanks",
-    "action_greet",
-    "action_request_human",
-    "action_stop",
-    "action_out_of_scope",
-    "action_fallback",
-)
+DEFAULT_APP_URL = "http://127.0.0.1:5000"
+TURN_PATH = "/internal/assistant/turn"
+REQUEST_TIMEOUT_SECONDS = 10
+RANKING_LENGTH = 3
 
 
-class HandToApp(Action):
-    """Posts the chosen action, the intent and the stored message id to the app."""
+def build_turn(tracker: Tracker, action_name: Text) -> Dict[Text, Any]:
+    """Build the JSON body the app expects for one tenant message."""
+    message = tracker.latest_message or {}
+    intent = message.get("intent") or {}
+    ranking = message.get("intent_ranking") or []
+    metadata = message.get("metadata") or {}
 
-    action_name = ""
+    return {
+        "conversation": tracker.sender_id,
+        "action": action_name,
+        "intent": {
+            "name": intent.get("name"),
+            "confidence": intent.get("confidence"),
+        },
+        "intent_ranking": [
+            {"name": item.get("name"), "confidence": item.get("confidence")}
+            for item in ranking[:RANKING_LENGTH]
+        ],
+        "text": message.get("text"),
+        "message_id": metadata.get("message_id"),
+    }
 
-    def name(self) -> str:
-        return self.action_name
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list:
-        latest = tracker.latest_message or {}
-        metadata = latest.get("metadata") or {}
-        ranking = latest.get("intent_ranking") or []
-        body = {
-            "conversation": tracker.sender_id,
-            "action": self.action_name,
-            "intent": latest.get("intent") or {},
-            "intent_ranking": ranking[:3],
-            "text": latest.get("text"),
-            "message_id": metadata.get("message_id"),
-        }
-        try:
-            answer = requests.post(
-                f"{os.environ.get('ASSISTANT_APP_URL', 'http://127.0.0.1:5000')}/internal/assistant/turn",
-                json=body,
-                headers={"Authorization": f"Bearer {os.environ['ASSISTANT_TOKEN']}"},
-                timeout=10,
+def post_turn(turn: Dict[Text, Any], token: Text) -> None:
+    """POST a turn to the app; raise on a network error or non-2xx status."""
+    app_url = os.environ.get("ASSISTANT_APP_URL", DEFAULT_APP_URL).rstrip("/")
+    response = requests.post(
+        app_url + TURN_PATH,
+        json=turn,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=REQUEST_TIMEOUT_SECONDS,
+    )
+    response.raise_for_status()
+
+
+class AppTurnAction(Action, abc.ABC):
+    """Base for every action: forwards the turn to the app and adds no events.
+
+    A failed hand-off is logged and swallowed. The app notices messages that
+    got no turn and follows them up itself, so raising here would only make
+    Rasa log a second error. The log carries the action name and conversation
+    id, never the message text or a phone number.
+    """
+
+    @abc.abstractmethod
+    def name(self) -> Text:
+        """The action name used in the domain and rules."""
+
+    async def run(
+        self,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: Dict[Text, Any],
+    ) -> List[Dict[Text, Any]]:
+        """Send the turn to the app and return no events."""
+        token = os.environ.get("ASSISTANT_TOKEN")
+        if not token:
+            logger.error(
+                "ASSISTANT_TOKEN is not set, turn not handed to app: "
+                "action=%s conversation=%s",
+                self.name(),
+                tracker.sender_id,
             )
-            answer.raise_for_status()
-        except (requests.RequestException, KeyError):
-            # The app notices the unanswered message itself and tells the tenant a person will reply.
-            log.warning("could not hand %s to the app for %s", self.action_name, tracker.sender_id)
+            return []
+
+        turn = build_turn(tracker, self.name())
+        try:
+            # requests blocks; a thread keeps other conversations moving while
+            # the app answers.
+            await asyncio.to_thread(post_turn, turn, token)
+        except requests.RequestException as error:
+            logger.error(
+                "Failed to hand turn to app: action=%s conversation=%s error=%s",
+                self.name(),
+                tracker.sender_id,
+                _describe(error),
+            )
         return []
 
 
-# One registered class per action name; rasa_sdk finds Action subclasses by import.
-for _name in ACTION_NAMES:
-    _class_name = "".join(part.title() for part in _name.split("_"))
-    globals()[_class_name] = type(_class_name, (HandToApp,), {"action_name": _name, "__doc__": f"Runs {_name}."})
+def _describe(error: Exception) -> Text:
+    # Only the exception type and HTTP status: a message could echo the URL
+    # or the request body back into the log.
+    response: Optional[requests.Response] = getattr(error, "response", None)
+    if response is not None:
+        return f"{type(error).__name__} status={response.status_code}"
+    return type(error).__name__
+
+
+class ActionAffirm(AppTurnAction):
+    """Tenant said yes, usually to confirm the visit they were sent."""
+
+    def name(self) -> Text:
+        return "action_affirm"
+
+
+class ActionDeny(AppTurnAction):
+    """Tenant said no to what they were last asked."""
+
+    def name(self) -> Text:
+        return "action_deny"
+
+
+class ActionCancel(AppTurnAction):
+    """Tenant asked to cancel a visit."""
+
+    def name(self) -> Text:
+        return "action_cancel"
+
+
+class ActionRebook(AppTurnAction):
+    """Tenant asked to move a visit, often naming a day or time."""
+
+    def name(self) -> Text:
+        return "action_rebook"
+
+
+class ActionCannotMakeIt(AppTurnAction):
+    """Tenant cannot make the slot but did not ask for another; the app offers one."""
+
+    def name(self) -> Text:
+        return "action_cannot_make_it"
+
+
+class ActionAnswerQuestion(AppTurnAction):
+    """Tenant asked when, who, what or how long; the intent says which."""
+
+    def name(self) -> Text:
+        return "action_answer_question"
+
+
+class ActionThanks(AppTurnAction):
+    """Tenant said thanks or goodbye."""
+
+    def name(self) -> Text:
+        return "action_thanks"
+
+
+class ActionGreet(AppTurnAction):
+    """Tenant said hello."""
+
+    def name(self) -> Text:
+        return "action_greet"
+
+
+class ActionRequestHuman(AppTurnAction):
+    """Tenant wants a person; the app hands the conversation to an officer."""
+
+    def name(self) -> Text:
+        return "action_request_human"
+
+
+class ActionStop(AppTurnAction):
+    """Tenant asked for no more messages; the app records the opt-out."""
+
+    def name(self) -> Text:
+        return "action_stop"
+
+
+class ActionOutOfScope(AppTurnAction):
+    """Tenant asked for something this assistant does not handle."""
+
+    def name(self) -> Text:
+        return "action_out_of_scope"
+
+
+class ActionFallback(AppTurnAction):
+    """No intent was confident enough; the app asks the tenant to choose."""
+
+    def name(self) -> Text:
+        return "action_fallback"
