@@ -11,7 +11,9 @@ import logging
 import re
 import unicodedata
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 
+import opencc
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -41,6 +43,7 @@ STATUS_RANK = {
 PERMANENT_ERRORS = {"21211", "21612", "21614", "21610", "30003", "30005", "30006"}
 UNKNOWN_NUMBER_QUIET = timedelta(hours=24)
 OPT_IN_WORDS = {"START", "UNSTOP"}
+HAN = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]")
 
 
 def utcnow() -> datetime:
@@ -220,7 +223,7 @@ def _answer_with_rasa(runtime, message_id: int) -> None:
         sender_id, text = conversation.rasa_sender_id, clean_text(message.body)
 
     try:
-        if not runtime.rasa.is_ready():
+        if not runtime.rasa.known_ready and not runtime.rasa.is_ready():
             # Just after a restart the model is still loading: wait rather than fail the tenant.
             runtime.rasa.wait_until_ready(runtime.rasa_wait_seconds)
         runtime.rasa.send(sender_id, text, {"message_id": message_id})
@@ -286,11 +289,23 @@ def _offer_language(turn: Turn) -> None:
 
 
 def clean_text(body: str) -> str:
-    """What Rasa may see of a body: no leading '/' (Rasa's intent syntax), no control characters."""
+    """What Rasa may see of a body.
+
+    No leading '/' (Rasa's intent syntax, BR-04), no control characters, one
+    space between words, and Traditional Chinese in the Simplified characters
+    the model was mostly trained on.
+    """
     text = unicodedata.normalize("NFC", body or "")
     text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C" or ch in "\n\t")
     text = re.sub(r"\s+", " ", text).strip()
+    if HAN.search(text):
+        text = _simplified_chinese().convert(text)
     return text.lstrip("/").strip()
+
+
+@lru_cache(maxsize=1)
+def _simplified_chinese():
+    return opencc.OpenCC("t2s")
 
 
 def _reply(session, message: Message, conversation: Conversation, body: str) -> Message:

@@ -17,14 +17,17 @@ class RasaClient:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.http = requests.Session()
+        # Once Rasa has answered we stop asking before every message; a failure asks again.
+        self.known_ready = False
 
     def is_ready(self) -> bool:
         """True once the server is up and its model is loaded."""
         try:
             answer = self.http.get(f"{self.base_url}/status", timeout=2)
-            return answer.ok and bool(answer.json().get("model_file"))
+            self.known_ready = answer.ok and bool(answer.json().get("model_file"))
         except (requests.RequestException, ValueError):
-            return False
+            self.known_ready = False
+        return self.known_ready
 
     def wait_until_ready(self, seconds: float) -> bool:
         deadline = time.monotonic() + seconds
@@ -45,6 +48,7 @@ class RasaClient:
             answer.raise_for_status()
             return answer.json()
         except (requests.RequestException, ValueError) as error:
+            self.known_ready = False
             raise RasaUnavailable(str(error)) from error
 
     def parse(self, text: str) -> dict:
