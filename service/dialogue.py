@@ -12,6 +12,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
@@ -23,10 +24,13 @@ from service.visits import SlotTaken, cancel_visit, confirm_visit, move_visit, o
 from store.models import Conversation, Message, OfficerTask, Tenant, Visit
 
 log = logging.getLogger(__name__)
+LONDON = ZoneInfo("Europe/London")
 
 # Below this an "affirm" is checked back with the tenant rather than acted on.
 AFFIRM_CERTAINTY = 0.75
 CHOICE_PATTERN = re.compile(r"^\s*(?:no\.?|number|option)?\s*([1-9])\s*[.)!]*\s*$", re.IGNORECASE)
+# "the second one", "last": how people refer back to a short numbered list.
+ORDINALS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "last": -1}
 VISIT_TYPE_WORDS = {
     "gas_safety_check": ("gas", "boiler", "heating"),
     "electrical_check": ("electric", "electrical", "wiring", "eicr", "fuse"),
@@ -281,9 +285,11 @@ HANDLERS = {
 
 def _answers_a_choice(turn: Turn, pending: dict) -> bool:
     """A bare number answers the numbered list we sent last, whatever Rasa made of it."""
-    match = CHOICE_PATTERN.match(turn.text or "")
     kind = pending.get("kind")
-    if not match or kind not in ("menu", "pick_slot", "pick_visit"):
+    if kind == "pick_slot":
+        return _picks_a_slot(turn, pending)
+    match = CHOICE_PATTERN.match(turn.text or "")
+    if not match or kind not in ("menu", "pick_visit"):
         return False
     choice = int(match.group(1))
 
@@ -299,18 +305,6 @@ def _answers_a_choice(turn: Turn, pending: dict) -> bool:
             _request_human(turn, pending, "request_human", 1.0)
         else:
             return False
-        return True
-
-    if kind == "pick_slot":
-        slots = pending.get("slots") or []
-        if not 1 <= choice <= len(slots):
-            return False
-        visit = _visit_by_id(turn, pending.get("visit_id"))
-        slot = Slot.from_dict(slots[choice - 1])
-        turn.set_pending("move_visit", visit_id=visit.id, slot=slot.as_dict())
-        turn.say(
-            "ask_move", visit=turn.describe(visit)["visit"], slot=i18n.format_slot(slot.start, slot.end, turn.locale)
-        )
         return True
 
     visit_ids = pending.get("visit_ids") or []
@@ -330,6 +324,50 @@ def _answers_a_choice(turn: Turn, pending: dict) -> bool:
         turn.set_pending(None)
         turn.say("when_answer", **turn.describe(visit))
     return True
+
+
+def _picks_a_slot(turn: Turn, pending: dict) -> bool:
+    """The tenant chose one of the offered slots, by its number or in words ("the 2pm one")."""
+    slots = [Slot.from_dict(item) for item in pending.get("slots") or []]
+    visit = _visit_by_id(turn, pending.get("visit_id"))
+    if not slots or visit is None:
+        return False
+    chosen = _slot_by_number(turn.text, slots) or _slot_by_words(turn, slots)
+    if chosen is None:
+        return False
+    # Echo the choice in words and wait for an explicit yes before moving anything.
+    turn.set_pending("move_visit", visit_id=visit.id, slot=chosen.as_dict())
+    turn.say(
+        "ask_move", visit=turn.describe(visit)["visit"], slot=i18n.format_slot(chosen.start, chosen.end, turn.locale)
+    )
+    return True
+
+
+def _slot_by_number(text: str, slots: list[Slot]) -> Slot | None:
+    match = CHOICE_PATTERN.match(text or "")
+    if match:
+        number = int(match.group(1))
+    else:
+        words = (text or "").lower().split()
+        number = next((ORDINALS[word] for word in words if word in ORDINALS), None)
+        if number == -1:
+            number = len(slots)
+    if number and 1 <= number <= len(slots):
+        return slots[number - 1]
+    return None
+
+
+def _slot_by_words(turn: Turn, slots: list[Slot]) -> Slot | None:
+    """The one offered slot that falls inside the day or time the tenant names, if only one does."""
+    wanted = turn.when_wanted()
+    if wanted is None:
+        return None
+    inside = [slot for slot in slots if wanted.start <= slot.start < wanted.end]
+    if not inside and wanted.precision != "day":
+        # "the 3pm one" names a time of day, not a date: compare clock times only.
+        opens, closes = wanted.start.astimezone(LONDON).time(), wanted.end.astimezone(LONDON).time()
+        inside = [slot for slot in slots if opens <= slot.start.astimezone(LONDON).time() < closes]
+    return inside[0] if len(inside) == 1 else None
 
 
 def _confirm(turn: Turn, visit: Visit) -> None:

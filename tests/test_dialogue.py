@@ -216,3 +216,13 @@ def test_small_talk_between_misunderstandings_does_not_hold_back_the_menu(frozen
     turn(frozen, "gud", "action_fallback")
     turn(frozen, "hiya", "action_greet")
     assert "1. Confirm my visit" in turn(frozen, "???", "action_fallback")
+
+
+@pytest.mark.parametrize("choice", ["the 3pm one", "second one please", "2"])
+def test_an_offered_slot_can_be_picked_by_number_or_in_words(frozen, choice):
+    tenant = create_tenant(frozen)
+    create_visit(frozen, tenant, london(2024, 5, 14, 10), now=NOW)
+    offer = turn(frozen, "can you do thursday after 2", "action_rebook")
+    assert "2. Thu 16 May, 15:00-16:00" in offer, offer
+    check = turn(frozen, choice, "action_affirm" if "please" in choice else "action_fallback")
+    assert check.startswith("Just to check: move your gas safety check to Thu 16 May, 15:00-16:00"), check

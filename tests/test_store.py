@@ -150,3 +150,24 @@ def test_any_uk_way_of_writing_a_mobile_becomes_e164(written):
 def test_junk_is_not_taken_for_a_phone_number(junk):
     with pytest.raises(InvalidPhoneNumber):
         normalise_phone(junk)
+
+
+def test_the_migrations_match_the_models_exactly(sessions):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    engine = sessions.kw["bind"]
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == []
+
+
+def test_the_migrations_have_a_single_head():
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from store.db import MIGRATIONS_DIR
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    assert len(ScriptDirectory.from_config(config).get_heads()) == 1
