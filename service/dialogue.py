@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from service import i18n
 from service.dates import parse_requested_time
+from service.handoff import request_handoff
 from service.languages import language_by_code
 from service.slots import Slot, find_free_slots
 from service.visits import SlotTaken, cancel_visit, confirm_visit, move_visit, open_visits
@@ -233,9 +234,14 @@ def _greet(turn: Turn, pending: dict, intent: str, confidence: float) -> None:
 
 
 def _request_human(turn: Turn, pending: dict, intent: str, confidence: float) -> None:
-    _task(turn, "tenant_asked_for_person", detail="Tenant asked to speak to someone.")
-    turn.set_pending(None)
+    _hand_to_a_person(turn, "asked_for_person", "Tenant asked to speak to someone.")
+
+
+def _hand_to_a_person(turn: Turn, reason: str, detail: str) -> None:
+    _task(turn, "handoff", detail=detail)
+    request_handoff(turn.conversation, reason, turn.now)
     turn.say("handoff")
+    turn.conversation.holding_sent = True
 
 
 def _stop(turn: Turn, pending: dict, intent: str, confidence: float) -> None:
@@ -254,7 +260,13 @@ def _out_of_scope(turn: Turn, pending: dict, intent: str, confidence: float) -> 
 
 def _fallback(turn: Turn, pending: dict, intent: str, confidence: float) -> None:
     misunderstood = turn.count_misunderstanding()
-    if misunderstood >= turn.settings.section("assistant").get("menu_after_misunderstandings", 2):
+    menu_after = turn.settings.section("assistant").get("menu_after_misunderstandings", 2)
+    if misunderstood > menu_after:
+        # Even the menu did not help: a person takes it from here, never a loop.
+        turn.set_pending(None)
+        _hand_to_a_person(turn, "not_understood", "The assistant did not understand the tenant several times.")
+        return
+    if misunderstood == menu_after:
         visit = _focus_visit(turn)
         turn.set_pending("menu", visit_id=visit.id if visit else None)
         turn.say("menu")

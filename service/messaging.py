@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from service import i18n
 from service.dialogue import Turn, handle_turn
+from service.handoff import with_a_person
 from service.languages import detect_language, language_by_code, requested_language
 from service.phones import InvalidPhoneNumber, split_address, twilio_address
 from service.rasa_client import RasaUnavailable
@@ -168,6 +169,14 @@ def _answer_without_rasa(runtime, message_id: int) -> bool:
             message.state = "answered"
         elif tenant is None:
             _answer_unknown_number(session, message, conversation, locale)
+        elif with_a_person(conversation):
+            # A person has this conversation: it waits in the console, and the assistant
+            # says only once that someone will reply (BR-19).
+            if conversation.holding_sent:
+                message.state, message.processed_at = "answered", utcnow()
+            else:
+                conversation.holding_sent = True
+                _reply(session, message, conversation, i18n.render("handoff", locale))
         elif message.media:
             _answer_media(session, message, conversation, tenant, locale)
         elif not body:

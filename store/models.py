@@ -11,6 +11,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -149,7 +150,15 @@ class Conversation(Base):
     channel: Mapped[str] = mapped_column(String(16))
     tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id"), index=True)
     state: Mapped[dict] = mapped_column(JSON, default=dict)
+    # assistant: the bot answers. queued: waiting for an officer. officer: an officer has it.
     owner: Mapped[str] = mapped_column(String(20), default="assistant")
+    handoff_reason: Mapped[str | None] = mapped_column(String(40))
+    handoff_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Urgent handoffs go to the top of the officers' queue.
+    handoff_urgent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    assigned_officer_id: Mapped[int | None] = mapped_column(Integer)
+    # The one "an officer will reply" message per handoff has gone out.
+    holding_sent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

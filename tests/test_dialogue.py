@@ -188,7 +188,7 @@ def test_asking_for_a_person_creates_a_task_and_says_when(frozen):
     reply = turn(frozen, "can I talk to a real person", "action_request_human")
     assert "Monday to Friday, 9am to 5pm" in reply
     with transaction(frozen.sessions) as session:
-        assert session.scalar(select(OfficerTask.kind)) == "tenant_asked_for_person"
+        assert session.scalar(select(OfficerTask.kind)) == "handoff"
 
 
 def test_no_visits_gets_a_clear_answer(frozen):
