@@ -360,6 +360,43 @@ def _set_opt_out(tenant: Tenant, channel: str, opted_out: bool) -> None:
 # Sending and delivery status.
 
 
+WHATSAPP_WINDOW = timedelta(hours=24)
+
+
+def whatsapp_window_open(conversation: Conversation, now: datetime) -> bool:
+    """Free text may go to WhatsApp only within 24 hours of the tenant's last message."""
+    last = conversation.last_inbound_at
+    return conversation.channel != "whatsapp" or (last is not None and now - last < WHATSAPP_WINDOW)
+
+
+def send_officer_reply(runtime, conversation_id: int, body: str, officer_id: int) -> Message:
+    """An officer's words to the tenant, on the conversation's own channel, stored then sent."""
+    with transaction(runtime.sessions) as session:
+        conversation = session.get(Conversation, conversation_id)
+        if conversation.channel == "whatsapp" and not whatsapp_window_open(conversation, runtime.clock()):
+            raise WindowClosed()
+        message = Message(
+            direction="outbound",
+            channel=conversation.channel,
+            conversation_id=conversation.id,
+            tenant_id=conversation.tenant_id,
+            from_address="",
+            to_address=twilio_address(conversation.channel, conversation.address),
+            body=plain_punctuation(body),
+            status="pending",
+            state="pending",
+            template_key=f"officer:{officer_id}",
+        )
+        session.add(message)
+    deliver(runtime, message.id)
+    with transaction(runtime.sessions) as session:
+        return session.get(Message, message.id)
+
+
+class WindowClosed(Exception):
+    """WhatsApp's 24-hour window is shut: only an approved template may be sent."""
+
+
 def _deliver_replies(runtime, message_id: int) -> None:
     with transaction(runtime.sessions) as session:
         reply_ids = session.scalars(
