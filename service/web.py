@@ -4,6 +4,8 @@ import hmac
 import logging
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from twilio.request_validator import RequestValidator
 
 from service import messaging
@@ -63,8 +65,34 @@ def assistant_turn():
 
 @bp.get("/health")
 def health():
-    rasa_ready = runtime().rasa.is_ready()
-    return jsonify({"status": "ok" if rasa_ready else "starting", "rasa": rasa_ready}), 200
+    """Each dependency's state. Always 200 while the web app itself can answer."""
+    return jsonify(_dependencies()), 200
+
+
+@bp.get("/ready")
+def ready():
+    """For a load balancer: 503 until the database and the model can answer (BR-10).
+
+    Twilio's webhook is still accepted meanwhile: messages are stored and wait.
+    """
+    dependencies = _dependencies()
+    ok = dependencies["database"] == "ok" and dependencies["rasa"] == "ok"
+    return jsonify(dependencies), 200 if ok else 503
+
+
+def _dependencies() -> dict:
+    try:
+        with runtime().sessions() as session:
+            session.execute(text("SELECT 1"))
+        database = "ok"
+    except SQLAlchemyError:
+        log.exception("database check failed")
+        database = "unavailable"
+    return {
+        "database": database,
+        "rasa": "ok" if runtime().rasa.is_ready() else "starting",
+        "twilio": "simulator" if runtime().settings.use_simulator else "twilio",
+    }
 
 
 def _conversation_id(sender_id) -> int | None:

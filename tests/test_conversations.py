@@ -29,7 +29,26 @@ def booked(assistant):
     return visit
 
 
-@pytest.mark.parametrize("reply", ["yes", "Yes please", "ok see you then", "👍", "y", "yep", "sure", "ok 👍"])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "yes",
+        "ok see you then",
+        "👍",
+        "👍🏽",
+        "✅",
+        "ok 👍",
+        "y",
+        "Y.",
+        "ok",
+        "k",
+        "yes please",
+        "yep",
+        "ya",
+        "sure",
+        "tmrw am ok",
+    ],
+)
 def test_plain_yes_confirms_the_visit(assistant, live_app, booked, reply):
     replies = tenant_says(live_app, reply)
     assert len(replies) == 1
@@ -38,7 +57,7 @@ def test_plain_yes_confirms_the_visit(assistant, live_app, booked, reply):
         assert get_visit(assistant, booked.id).status == "confirmed"
 
 
-@pytest.mark.parametrize("reply", ["no", "nope", "n", "no thanks", "na", "👎"])
+@pytest.mark.parametrize("reply", ["n", "no", "nope", "no thanks", "na", "👎"])
 def test_no_to_the_reminder_asks_for_a_better_time_and_changes_nothing(assistant, live_app, booked, reply):
     replies = tenant_says(live_app, reply)
     assert any(phrase in replies[0] for phrase in ("What day and time would suit you better", "is that a yes"))
@@ -69,6 +88,13 @@ def test_typos_and_text_speak_are_understood(assistant, live_app, booked):
     moving = tenant_says(live_app, "cant make 2moro can u change it")[0]
     assert "What day and time would suit you better" in moving or "I can offer these times" in moving
     assert "Reply YES to cancel it" in tenant_says(live_app, "pls cancle")[0]
+
+
+def test_a_misspelt_move_request_offers_slots_on_that_day(assistant, live_app, booked):
+    offer = tenant_says(live_app, "resheduel for fri")[0]
+    assert "I can offer these times" in offer
+    lines = [line for line in offer.splitlines() if line[:2] in ("1.", "2.", "3.")]
+    assert lines and all(line.split(". ", 1)[1].startswith("Fri") for line in lines), offer
 
 
 def test_gibberish_never_cancels_or_moves(assistant, live_app, booked):

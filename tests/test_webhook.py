@@ -242,3 +242,17 @@ def test_asking_for_a_language_switches_and_remembers_it(runtime, live_app):
     tenant_says(live_app, "po polsku")
     with transaction(runtime.sessions) as session:
         assert session.scalar(select(Tenant.language)) == "pl"
+
+
+def test_ready_says_no_until_the_model_answers_but_health_reports_each_part(runtime, live_app):
+    from service.rasa_client import RasaClient
+
+    working, runtime.rasa = runtime.rasa, RasaClient("http://127.0.0.1:9", timeout=1)
+    try:
+        ready = requests.get(live_app.config["LIVE_URL"] + "/ready", timeout=5)
+        health = requests.get(live_app.config["LIVE_URL"] + "/health", timeout=5)
+    finally:
+        runtime.rasa = working
+    assert ready.status_code == 503
+    assert health.status_code == 200
+    assert health.json() == {"database": "ok", "rasa": "starting", "twilio": "simulator"}
