@@ -6,6 +6,7 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import click
 import requests
@@ -85,20 +86,35 @@ def simulator(port):
 @with_appcontext
 def seed_demo(reset):
     """Load invented tenants (07700 900xxx numbers), homes, operatives and visits."""
-    from service.demo import seed
+    from service.demo import describe, seed
 
     counts = seed(_runtime(), reset=reset)
-    click.echo(", ".join(f"{value} {name}" for name, value in counts.items()))
+    if counts:
+        click.echo(", ".join(f"{value} {name}" for name, value in counts.items()))
+    else:
+        click.echo("Demo data is already loaded (use --reset to start again).")
+    for line in describe(_runtime()):
+        click.echo(f"  {line}")
 
 
 @click.command("reminders")
+@click.option("--at", "at", default=None, help='Send what would be due at this London time, e.g. "2026-12-05 18:30".')
 @with_appcontext
-def reminders():
-    """Send every reminder that is due now."""
+def reminders(at):
+    """Send every reminder that is due now (or at --at, to try the plan out)."""
     from service.reminders import send_due_reminders
 
-    counts = send_due_reminders(_runtime(), datetime.now(timezone.utc))
-    click.echo(f"reminders sent: {counts.get('sent', 0)}, skipped: {counts.get('skipped', 0)}")
+    moment = datetime.now(timezone.utc)
+    if at:
+        try:
+            moment = datetime.fromisoformat(at).replace(tzinfo=ZoneInfo("Europe/London"))
+        except ValueError as error:
+            raise click.BadParameter("use the form 2026-12-05 18:30") from error
+    counts = send_due_reminders(_runtime(), moment)
+    click.echo(
+        f"reminders sent: {counts.get('sent', 0)}, skipped: {counts.get('skipped', 0)}, "
+        f"not sent (see officer tasks): {counts.get('not_sent', 0) + counts.get('failed', 0)}"
+    )
 
 
 @click.command("chat")

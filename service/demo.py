@@ -43,7 +43,7 @@ def seed(runtime, reset: bool = False) -> dict:
             for model in (Reminder, VisitEvent, OfficerTask, Message, Visit, Conversation, Property, Tenant, Operative):
                 session.execute(delete(model))
         if session.scalar(select(Tenant.id).limit(1)) is not None:
-            return {"tenants already loaded (use --reset)": 0}
+            return {}
 
         operatives = [Operative(name=name, skills=skills, working_hours=WEEKDAY_HOURS) for name, skills in OPERATIVES]
         session.add_all(operatives)
@@ -95,3 +95,18 @@ def _weekday_after(day):
     while day.weekday() >= 5:
         day += timedelta(days=1)
     return day
+
+
+def describe(runtime) -> list[str]:
+    """One line per demo tenant: who to be in `chat`, in which language, for which visit."""
+    lines = []
+    with transaction(runtime.sessions) as session:
+        for tenant in session.scalars(select(Tenant).order_by(Tenant.id)):
+            visit = session.scalar(select(Visit).where(Visit.tenant_id == tenant.id).order_by(Visit.slot_start))
+            when = visit.slot_start.astimezone(LONDON).strftime("%a %d %b %H:%M") if visit else "no visit"
+            national = "0" + tenant.phone[3:] if tenant.phone.startswith("+44") else tenant.phone
+            lines.append(
+                f"{national}  {tenant.name:<15} {tenant.language:<3} {tenant.preferred_channel:<9} "
+                f"{visit.visit_type if visit else '':<17} {when}"
+            )
+    return lines

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from service import i18n
 from service.dates import parse_requested_time
 from service.handoff import request_handoff
-from service.languages import language_by_code
+from service.languages import detect_language, language_by_code
 from service.slots import Slot, find_free_slots
 from service.visits import SlotTaken, cancel_visit, confirm_visit, move_visit, open_visits
 from store.models import Conversation, Message, OfficerTask, Tenant, Visit
@@ -83,10 +83,11 @@ class Turn:
         return state["misunderstood"]
 
     def when_wanted(self):
-        """The day or time the tenant asks for, read in their language and in English."""
-        language = language_by_code(self.settings, self.locale)
-        codes = tuple(dict.fromkeys([language.dateparser_code if language else "en", "en"]))
-        return parse_requested_time(self.text, self.now, languages=codes)
+        """The day or time the tenant asks for, read in their language, the message's own and English."""
+        spoken = [self.locale, detect_language(self.text, self.settings), "en"]
+        languages = [language_by_code(self.settings, code) for code in spoken if code]
+        codes = tuple(dict.fromkeys(language.dateparser_code for language in languages if language))
+        return parse_requested_time(self.text, self.now, languages=codes or ("en",))
 
     def describe(self, visit: Visit) -> dict:
         return {

@@ -184,7 +184,7 @@ def _answer_without_rasa(runtime, message_id: int) -> bool:
         elif len(body) > max_chars:
             _officer_task(session, message, "long_message", "A long message needs a person to read it.")
             _reply(session, message, conversation, i18n.render("long_message", locale))
-        elif body.upper() in OPT_IN_WORDS and _opted_out(tenant, message.channel):
+        elif body.upper() in OPT_IN_WORDS:
             # Our own opt-out (the tenant asked in words) is lifted the carrier's way.
             _set_opt_out(tenant, message.channel, opted_out=False)
             _reply(session, message, conversation, i18n.render("opted_in", locale))
@@ -406,8 +406,8 @@ def _deliver_replies(runtime, message_id: int) -> None:
         deliver(runtime, reply_id)
 
 
-def deliver(runtime, message_id: int) -> None:
-    """Hand one stored outbound message to Twilio, exactly once."""
+def deliver(runtime, message_id: int) -> bool:
+    """Hand one stored outbound message to Twilio, exactly once. True if Twilio took it."""
     with transaction(runtime.sessions) as session:
         claimed = session.execute(
             update(Message)
@@ -415,14 +415,14 @@ def deliver(runtime, message_id: int) -> None:
             .values(state="sending", attempts=Message.attempts + 1)
         ).rowcount
     if not claimed:
-        return
+        return False
 
     with transaction(runtime.sessions) as session:
         message = session.get(Message, message_id)
         tenant = session.get(Tenant, message.tenant_id) if message.tenant_id else None
         if tenant and _opted_out(tenant, message.channel) and message.template_key != "opted_out":
             message.state, message.status = "suppressed", "opted_out"
-            return
+            return False
         sender = runtime.settings.sms_from
         if message.channel == "whatsapp":
             sender = twilio_address("whatsapp", runtime.settings.whatsapp_from)
@@ -433,13 +433,14 @@ def deliver(runtime, message_id: int) -> None:
         sent = runtime.gateway.send(to=to, from_=sender, body=body, status_callback=runtime.status_callback_url)
     except SendError as error:
         _record_send_failure(runtime, message_id, error)
-        return
+        return False
 
     with transaction(runtime.sessions) as session:
         message = session.get(Message, message_id)
         message.twilio_sid, message.state = sent.sid, "handed_over"
         if STATUS_RANK.get(sent.status, 0) >= STATUS_RANK.get(message.status, 0) or message.status == "pending":
             message.status = sent.status
+    return True
 
 
 def _record_send_failure(runtime, message_id: int, error: SendError) -> None:

@@ -114,8 +114,8 @@ def _send_one(runtime, reminder_id: int, now: datetime) -> str:
         }
         message_id = message.id
 
-    messaging.deliver(runtime, message_id)
-    return "sent"
+    # A send that failed is already recorded on the message, with a task for an officer.
+    return "sent" if messaging.deliver(runtime, message_id) else "not_sent"
 
 
 def _channel_for(session, tenant: Tenant, now: datetime) -> str | None:

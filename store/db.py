@@ -1,5 +1,6 @@
 """Engine and sessions. Nothing connects at import time."""
 
+import logging
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -50,6 +51,9 @@ def transaction(factory: sessionmaker):
 
 def upgrade_database(url: str) -> None:
     """Bring the schema to the newest Alembic revision."""
+    # Alembic reports every step (and every plugin as it loads) at INFO; a command
+    # line should not open with a screenful of it.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     from alembic import command
     from alembic.config import Config
 

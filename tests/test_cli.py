@@ -22,6 +22,7 @@ def test_seed_demo_loads_invented_tenants_with_drama_numbers(runtime, live_app):
 
     again = live_app.test_cli_runner().invoke(args=["seed-demo"])
     assert "already loaded" in again.output
+    assert "07700900101  Amara Okafor" in again.output
 
 
 def test_reminders_command_sends_what_is_due_once(runtime, live_app, simulator):
