@@ -56,13 +56,18 @@ def create_app(settings: Settings | None = None, start_worker: bool = True) -> F
     app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=256 * 1024)
     app.extensions["assistant"] = runtime
 
+    from service.console import console_bp, create_officer_command, protect_forms
     from service.web import bp
 
     app.register_blueprint(bp)
+    app.register_blueprint(console_bp)
+    # Twilio and the action server sign each request themselves; only the console's forms use a session.
+    protect_forms(app, exempt=[bp], secure_cookies=(settings.public_url or "").startswith("https://"))
 
     from service.cli import register_commands
 
     register_commands(app)
+    app.cli.add_command(create_officer_command)
 
     if start_worker:
         start_background_work(runtime)

@@ -3,4 +3,15 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/venv.sh
+
+# The console's browser test drives Debian's Chromium; as root we can install it, otherwise that test skips.
+if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "… Installing Chromium for the console's browser test" >&2
+  if apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; then
+    echo "✓ Chromium installed" >&2
+  else
+    echo "Chromium could not be installed; the console's browser test will be skipped" >&2
+  fi
+fi
+
 exec .venv/bin/python -m pytest "$@"

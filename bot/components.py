@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Text
+from typing import Any
 
 import regex
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -19,15 +19,14 @@ from sklearn.preprocessing import normalize
 
 # One pictographic character, plus what only decorates it: skin tones,
 # the emoji variation selector and zero-width joiners.
-EMOJI_PATTERN = regex.compile(
-    r"\p{Extended_Pictographic}[\U0001F3FB-\U0001F3FF\uFE0F\u200D]*"
-)
+EMOJI_PATTERN = regex.compile(r"\p{Extended_Pictographic}[\U0001F3FB-\U0001F3FF\uFE0F\u200D]*")
 DECORATION_PATTERN = regex.compile(r"[\U0001F3FB-\U0001F3FF\uFE0F\u200D]")
+HAN_PATTERN = regex.compile(r"\p{Han}")
+# One Han character, or a run of other letters or digits inside the same token (punctuation dropped).
+HAN_RUN_PATTERN = regex.compile(r"\p{Han}|[^\p{Han}\p{P}\s]+")
 
 
-@DefaultV1Recipe.register(
-    DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER, is_trainable=False
-)
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER, is_trainable=False)
 class EmojiWhitespaceTokenizer(WhitespaceTokenizer):
     """Whitespace tokenizer that keeps each emoji as a word token.
 
@@ -38,8 +37,11 @@ class EmojiWhitespaceTokenizer(WhitespaceTokenizer):
     the same in every language, and skin tones share one token.
     """
 
-    def tokenize(self, message: Message, attribute: Text) -> List[Token]:
-        """Tokenize words as WhitespaceTokenizer does, and emoji as tokens."""
+    def tokenize(self, message: Message, attribute: str) -> list[Token]:
+        """Tokenize words as WhitespaceTokenizer does, emoji as tokens, Chinese by character."""
+        return [piece for token in self._words_and_emoji(message, attribute) for piece in _split_han(token)]
+
+    def _words_and_emoji(self, message: Message, attribute: str) -> list[Token]:
         text = message.get(attribute)
         emoji_matches = list(EMOJI_PATTERN.finditer(text))
         if not emoji_matches:
@@ -63,9 +65,22 @@ class EmojiWhitespaceTokenizer(WhitespaceTokenizer):
         return Token(name, match.start(), end=match.end(), lemma=name)
 
 
-@DefaultV1Recipe.register(
-    DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True
-)
+def _split_han(token: Token) -> list[Token]:
+    """Chinese is written without spaces, so one "word" can be a whole sentence.
+
+    Each Han character becomes its own token (the word featurizer's bigrams then
+    see character pairs, much like Chinese words); other text is left as it was.
+    """
+    if not HAN_PATTERN.search(token.text):
+        return [token]
+    pieces = []
+    for match in HAN_RUN_PATTERN.finditer(token.text):
+        start = token.start + match.start()
+        pieces.append(Token(match.group(), start, end=start + len(match.group()), lemma=match.group()))
+    return pieces
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
 class NormalisedLogisticRegressionClassifier(LogisticRegressionClassifier):
     """Logistic regression on length-normalised features, with no intercept.
 
@@ -85,7 +100,7 @@ class NormalisedLogisticRegressionClassifier(LogisticRegressionClassifier):
     """
 
     @staticmethod
-    def get_default_config() -> Dict[Text, Any]:
+    def get_default_config() -> dict[str, Any]:
         """Stock defaults plus the inverse regularisation strength `C`."""
         return {
             **LogisticRegressionClassifier.get_default_config(),
@@ -95,8 +110,8 @@ class NormalisedLogisticRegressionClassifier(LogisticRegressionClassifier):
 
     def __init__(
         self,
-        config: Dict[Text, Any],
-        name: Text,
+        config: dict[str, Any],
+        name: str,
         model_storage: ModelStorage,
         resource: Resource,
     ) -> None:
@@ -104,6 +119,6 @@ class NormalisedLogisticRegressionClassifier(LogisticRegressionClassifier):
         super().__init__(config, name, model_storage, resource)
         self.clf.set_params(C=self.config["C"], fit_intercept=False)
 
-    def _create_X(self, messages: List[Message]) -> csr_matrix:
+    def _create_X(self, messages: list[Message]) -> csr_matrix:
         # Used for both training and prediction, so both see the same scale.
         return normalize(super()._create_X(messages))

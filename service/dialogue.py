@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service import i18n
@@ -67,9 +68,50 @@ class Turn:
         self.replies.append(i18n.render(key, self.locale, **values))
 
     def set_pending(self, kind: str | None, **details) -> None:
+        """Remember the question just asked, with the visit as it stood, for the next reply."""
+        if kind and details.get("visit_id"):
+            details = {**question_about(self.session.get(Visit, details["visit_id"]), kind, self.now), **details}
         state = dict(self.state)
-        state["pending"] = {"kind": kind, **details} if kind else None
+        state["pending"] = {"kind": kind, "asked_at": self.now.isoformat(), **details} if kind else None
         self.conversation.state = state
+        if not kind:
+            self._clear_other_channels()
+
+    def open_question(self) -> dict:
+        """The question this message answers.
+
+        The one asked on this channel, or else one asked on the tenant's other
+        channel in the last day (a reply to an SMS may come back by WhatsApp).
+        A question about a visit that has changed since is dropped: a "yes"
+        must never act on a booking the tenant was not looking at.
+        """
+        candidates = [self.conversation, *self._other_channels()]
+        for conversation in candidates:
+            pending = (conversation.state or {}).get("pending") or {}
+            if not pending.get("kind"):
+                continue
+            if conversation is not self.conversation and not _recent(pending, self.now):
+                continue
+            if pending.get("visit_id") and pending.get("as_of") != _visit_version(
+                self.session.get(Visit, pending["visit_id"])
+            ):
+                continue
+            return pending
+        return {}
+
+    def _other_channels(self) -> list[Conversation]:
+        return list(
+            self.session.scalars(
+                select(Conversation).where(
+                    Conversation.tenant_id == self.tenant.id, Conversation.id != self.conversation.id
+                )
+            )
+        )
+
+    def _clear_other_channels(self) -> None:
+        for conversation in self._other_channels():
+            if (conversation.state or {}).get("pending"):
+                conversation.state = {**conversation.state, "pending": None}
 
     def set_focus(self, visit: Visit) -> None:
         state = dict(self.state)
@@ -101,7 +143,7 @@ class Turn:
 
 def handle_turn(turn: Turn, action: str, intent: str, confidence: float) -> None:
     """Carry out `action` for this message, leaving the replies in turn.replies."""
-    pending = turn.state.get("pending") or {}
+    pending = turn.open_question()
 
     if _answers_a_choice(turn, pending):
         turn.count_misunderstanding(reset=True)
@@ -324,6 +366,10 @@ def _answers_a_choice(turn: Turn, pending: dict) -> bool:
     if not 1 <= choice <= len(visit_ids):
         return False
     visit = _visit_by_id(turn, visit_ids[choice - 1])
+    if visit is None:
+        # Cancelled or moved on another channel since the list went out: list again.
+        _no_visit_or_pick(turn, then=pending.get("then"))
+        return True
     turn.set_focus(visit)
     then = pending.get("then")
     if then == "cancel_visit":
@@ -415,6 +461,7 @@ def _offer_slots_for(turn: Turn, visit: Visit | None, wanted) -> None:
         skill=visit_type.get("skill"),
         limit=assistant.get("slots_offered", 3),
         search_days=assistant.get("search_days", 21),
+        region=turn.settings.section("service").get("bank_holidays", "ENG"),
     )
     turn.set_focus(visit)
     if not slots:
@@ -509,6 +556,21 @@ def _task(turn: Turn, kind: str, visit: Visit | None = None, detail: str | None 
             detail=detail,
         )
     )
+
+
+def question_about(visit: Visit, kind: str, now: datetime) -> dict:
+    """A pending question as stored on a conversation, for code outside a turn (reminders)."""
+    return {"kind": kind, "visit_id": visit.id, "asked_at": now.isoformat(), "as_of": _visit_version(visit)}
+
+
+def _visit_version(visit: Visit | None) -> str | None:
+    """What a question about this visit assumed: its status and its slot."""
+    return f"{visit.status}@{visit.slot_start.isoformat()}" if visit else None
+
+
+def _recent(pending: dict, now: datetime) -> bool:
+    asked = pending.get("asked_at")
+    return bool(asked) and now - datetime.fromisoformat(asked) < timedelta(hours=24)
 
 
 def _length_words(minutes: int, locale: str) -> str:

@@ -44,6 +44,8 @@ STATUS_RANK = {
 PERMANENT_ERRORS = {"21211", "21612", "21614", "21610", "30003", "30005", "30006"}
 UNKNOWN_NUMBER_QUIET = timedelta(hours=24)
 OPT_IN_WORDS = {"START", "UNSTOP"}
+# Twilio's Advanced Opt-Out reports these; it has already answered the tenant itself.
+TWILIO_OPT_OUT_TYPES = {"STOP", "START", "HELP"}
 HAN = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]")
 
 
@@ -79,6 +81,8 @@ def store_inbound(runtime, form: dict) -> tuple[Message, bool]:
             status="received",
             state="received" if conversation else "unroutable",
         )
+        if conversation is None:
+            log.warning("inbound message from an address we cannot route", extra={"message_sid": sid})
         try:
             with session.begin_nested():
                 session.add(message)
@@ -114,7 +118,9 @@ def _media_of(form: dict) -> list[dict]:
     except ValueError:
         count = 0
     for index in range(count):
-        items.append({"url": form.get(f"MediaUrl{index}", ""), "type": form.get(f"MediaContentType{index}", "")})
+        url, kind = form.get(f"MediaUrl{index}", ""), form.get(f"MediaContentType{index}", "")
+        if url or kind:  # a count with nothing behind it is not a photo
+            items.append({"url": url, "type": kind})
     if form.get("Latitude") and form.get("Longitude"):
         items.append({"type": "location", "latitude": form["Latitude"], "longitude": form["Longitude"]})
     return items
@@ -159,6 +165,7 @@ def _answer_without_rasa(runtime, message_id: int) -> bool:
         tenant = session.get(Tenant, conversation.tenant_id) if conversation.tenant_id else None
         locale = i18n.normalise_locale(tenant.language if tenant else None)
         opt_out = (message.raw.get("OptOutType") or "").upper()
+        opt_out = opt_out if opt_out in TWILIO_OPT_OUT_TYPES else ""
         body = clean_text(message.body)
         max_chars = runtime.settings.section("assistant").get("max_understood_chars", 500)
 
@@ -177,7 +184,7 @@ def _answer_without_rasa(runtime, message_id: int) -> bool:
             else:
                 conversation.holding_sent = True
                 _reply(session, message, conversation, i18n.render("handoff", locale))
-        elif message.media:
+        elif message.media and not body:
             _answer_media(session, message, conversation, tenant, locale)
         elif not body:
             _reply(session, message, conversation, i18n.render("empty_message", locale))
@@ -214,15 +221,17 @@ def _answer_unknown_number(session, message, conversation, locale) -> None:
 
 
 def _answer_media(session, message, conversation, tenant, locale) -> None:
-    kinds = {item.get("type", "").split("/")[0] for item in message.media}
     _officer_task(session, message, "media_received", "The tenant sent a photo, file, voice note or location.")
+    _reply(session, message, conversation, i18n.render(_media_reply_key(message), locale))
+
+
+def _media_reply_key(message: Message) -> str:
+    kinds = {item.get("type", "").split("/")[0] for item in message.media}
     if "audio" in kinds:
-        key = "voice_note"
-    elif kinds == {"location"}:
-        key = "location_received"
-    else:
-        key = "media_received"
-    _reply(session, message, conversation, i18n.render(key, locale))
+        return "voice_note"
+    if kinds == {"location"}:
+        return "location_received"
+    return "media_received"
 
 
 def _answer_with_rasa(runtime, message_id: int) -> None:
@@ -273,6 +282,10 @@ def answer_turn(runtime, conversation_id: int, message_id: int, action: str, int
             now=runtime.clock(),
             text=clean_text(message.body),
         )
+        if message.media:
+            # A photo with words: thank them for the photo, then answer the words.
+            _officer_task(session, message, "media_received", "The tenant sent a photo or file with a message.")
+            turn.say(_media_reply_key(message))
         handle_turn(turn, action, intent, confidence)
         _offer_language(turn)
         if turn.replies:
@@ -309,7 +322,8 @@ def clean_text(body: str) -> str:
     text = re.sub(r"\s+", " ", text).strip()
     if HAN.search(text):
         text = _simplified_chinese().convert(text)
-    return text.lstrip("/").strip()
+    # "/ /affirm" or "/\u00a0/restart" must not leave a slash in front once trimmed.
+    return re.sub(r"^[\s/]+", "", text)
 
 
 @lru_cache(maxsize=1)
@@ -422,6 +436,14 @@ def deliver(runtime, message_id: int) -> bool:
         tenant = session.get(Tenant, message.tenant_id) if message.tenant_id else None
         if tenant and _opted_out(tenant, message.channel) and message.template_key != "opted_out":
             message.state, message.status = "suppressed", "opted_out"
+            if message.reply_to_id:
+                # They wrote to us but cannot be texted back: a person must reach them another way.
+                _officer_task(
+                    session,
+                    message,
+                    "reply_blocked_by_opt_out",
+                    "The tenant wrote while opted out of texts; contact them another way.",
+                )
             return False
         sender = runtime.settings.sms_from
         if message.channel == "whatsapp":

@@ -6,6 +6,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 
 from service import i18n, messaging
+from service.dialogue import question_about
 from service.phones import twilio_address
 from service.sms import plain_punctuation
 from store.db import transaction
@@ -110,7 +111,7 @@ def _send_one(runtime, reminder_id: int, now: datetime) -> str:
         conversation.state = {
             **(conversation.state or {}),
             "visit_id": visit.id,
-            "pending": {"kind": "confirm_visit", "visit_id": visit.id},
+            "pending": question_about(visit, "confirm_visit", now),
         }
         message_id = message.id
 

@@ -1,9 +1,12 @@
 """Free slots from the operatives' working hours and their booked visits."""
 
+from collections.abc import Container
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+import holidays
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -39,6 +42,7 @@ def find_free_slots(
     skill: str | None,
     limit: int = 3,
     search_days: int = 21,
+    region: str = "ENG",
 ) -> list[Slot]:
     """Up to `limit` free slots for `visit`, those inside the wanted window first, then the nearest.
 
@@ -50,10 +54,11 @@ def find_free_slots(
     horizon_start = max(earliest, wanted_start - timedelta(days=3))
     horizon_end = max(wanted_end, earliest) + timedelta(days=search_days)
 
+    closed = bank_holidays(region, horizon_start.year, horizon_end.year)
     candidates: dict[datetime, Slot] = {}
     for operative in operatives:
         busy = _busy_periods(session, operative.id, horizon_start, horizon_end, exclude_visit=visit.id)
-        for start, end in _working_windows(operative, horizon_start, horizon_end):
+        for start, end in _working_windows(operative, horizon_start, horizon_end, closed):
             moment = _round_up(max(start, earliest))
             while moment + length <= end:
                 if not _overlaps(moment, moment + length, busy) and moment not in candidates:
@@ -67,6 +72,12 @@ def find_free_slots(
 
     ranked = sorted(candidates.values(), key=lambda slot: (distance(slot), slot.start))
     return _spread(ranked, limit, length)
+
+
+@lru_cache(maxsize=8)
+def bank_holidays(region: str, first_year: int, last_year: int) -> frozenset[date]:
+    """UK bank holidays for a nation (ENG, WLS, SCT or NIR): nobody is booked on them."""
+    return frozenset(holidays.country_holidays("GB", subdiv=region, years=range(first_year, last_year + 1)))
 
 
 def slot_is_free(session: Session, slot: Slot, exclude_visit: int | None) -> bool:
@@ -91,13 +102,16 @@ def _busy_periods(session, operative_id, start, end, exclude_visit=None) -> list
     return [(row.slot_start, row.slot_end) for row in session.execute(query)]
 
 
-def _working_windows(operative: Operative, start: datetime, end: datetime):
-    """Each working day's hours between start and end, as aware UTC pairs (DST-safe)."""
+def _working_windows(operative: Operative, start: datetime, end: datetime, closed: Container[date] = ()):
+    """Each working day's hours between start and end, as aware UTC pairs (DST-safe).
+
+    Days in `closed` (bank holidays) are skipped whatever the operative's pattern says.
+    """
     day: date = start.astimezone(LONDON).date()
     last_day: date = end.astimezone(LONDON).date()
     hours = operative.working_hours or {}
     while day <= last_day:
-        window = hours.get(WEEKDAYS[day.weekday()])
+        window = None if day in closed else hours.get(WEEKDAYS[day.weekday()])
         if window:
             opens = datetime.combine(day, time.fromisoformat(window[0]), LONDON).astimezone(start.tzinfo)
             closes = datetime.combine(day, time.fromisoformat(window[1]), LONDON).astimezone(start.tzinfo)

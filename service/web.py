@@ -2,6 +2,9 @@
 
 import hmac
 import logging
+import math
+import re
+from urllib.parse import parse_qsl
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 from sqlalchemy import text
@@ -14,6 +17,9 @@ log = logging.getLogger(__name__)
 bp = Blueprint("web", __name__)
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+# Rasa's sender id for our conversations; ASCII digits only, and short enough for a database id.
+CONVERSATION_ID = re.compile(r"conversation-([0-9]{1,15})", re.ASCII)
+MAX_ROW_ID = 2**53
 
 
 def runtime():
@@ -23,8 +29,9 @@ def runtime():
 @bp.post("/twilio/inbound")
 def twilio_inbound():
     """A tenant's SMS or WhatsApp message. Stored first, answered in the background."""
-    _require_twilio_signature()
-    message, duplicate = messaging.store_inbound(runtime(), request.form.to_dict())
+    form = _form()
+    _require_twilio_signature(form)
+    message, duplicate = messaging.store_inbound(runtime(), form)
     if duplicate:
         log.info("duplicate webhook ignored", extra={"message_id": message.id if message else None})
     elif message.conversation_id:
@@ -35,8 +42,9 @@ def twilio_inbound():
 
 @bp.post("/twilio/status")
 def twilio_status():
-    _require_twilio_signature()
-    messaging.record_status(runtime(), request.form.to_dict())
+    form = _form()
+    _require_twilio_signature(form)
+    messaging.record_status(runtime(), form)
     return Response(EMPTY_TWIML, mimetype="application/xml")
 
 
@@ -46,21 +54,42 @@ def assistant_turn():
     supplied = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
     if not hmac.compare_digest(supplied.encode(), runtime().settings.assistant_token.encode()):
         abort(401)
-    body = request.get_json(silent=True) or {}
-    conversation_id = _conversation_id(body.get("conversation"))
-    message_id = body.get("message_id")
-    intent = body.get("intent") or {}
-    if conversation_id is None or not isinstance(message_id, int):
-        return jsonify({"handled": False, "reason": "no stored message for this turn"})
-    handled = messaging.answer_turn(
-        runtime(),
-        conversation_id,
-        message_id,
-        action=str(body.get("action", "")),
-        intent=str(intent.get("name", "")),
-        confidence=float(intent.get("confidence") or 0.0),
-    )
+    turn = _turn_request(request.get_json(silent=True))
+    if turn is None:
+        return jsonify({"handled": False, "reason": "not a turn for a stored message"}), 400
+    handled = messaging.answer_turn(runtime(), **turn)
     return jsonify({"handled": handled})
+
+
+def _turn_request(body) -> dict | None:
+    """The action server's JSON, checked field by field; None when any part is unusable."""
+    if not isinstance(body, dict):
+        return None
+    conversation = CONVERSATION_ID.fullmatch(str(body.get("conversation", "")))
+    message_id = body.get("message_id")
+    intent = body.get("intent", {})
+    if not isinstance(intent, dict):
+        return None
+    try:
+        confidence = float(intent.get("confidence") or 0.0)
+    except (TypeError, ValueError):
+        return None
+    if (
+        conversation is None
+        or type(message_id) is not int
+        or not 0 < message_id < MAX_ROW_ID
+        or not math.isfinite(confidence)
+        or not isinstance(body.get("action"), str)
+    ):
+        return None
+    return {
+        "conversation_id": int(conversation.group(1)),
+        "message_id": message_id,
+        "action": body["action"],
+        "intent": str(intent.get("name") or ""),
+        # Out-of-range confidences are clamped so the "doubtful yes" check still works.
+        "confidence": min(max(confidence, 0.0), 1.0),
+    }
 
 
 @bp.get("/health")
@@ -95,18 +124,28 @@ def _dependencies() -> dict:
     }
 
 
-def _conversation_id(sender_id) -> int | None:
-    prefix = "conversation-"
-    if isinstance(sender_id, str) and sender_id.startswith(prefix) and sender_id[len(prefix) :].isdigit():
-        return int(sender_id[len(prefix) :])
-    return None
+def _form() -> dict:
+    """The posted fields, first value of each.
+
+    Werkzeug drops a whole form that holds one invalid UTF-8 byte; read it
+    ourselves then, with the bad bytes replaced, so nothing else is lost.
+    """
+    # Read the bytes first: once the form parser has consumed the stream they are gone.
+    raw = request.get_data(cache=True)
+    form = request.form.to_dict()
+    if not form and raw and request.mimetype == "application/x-www-form-urlencoded":
+        pairs = parse_qsl(raw.decode("utf-8", errors="replace"), keep_blank_values=True)
+        form = {}
+        for key, value in pairs:
+            form.setdefault(key, value)
+    return form
 
 
-def _require_twilio_signature() -> None:
+def _require_twilio_signature(form: dict) -> None:
     """Reject anything Twilio did not sign for the address it called (BR-01, BR-03)."""
     signature = request.headers.get("X-Twilio-Signature", "")
     validator = RequestValidator(runtime().settings.twilio_auth_token)
-    if not signature or not validator.validate(_public_url(), request.form.to_dict(), signature):
+    if not signature or not validator.validate(_public_url(), form, signature):
         log.warning("webhook signature rejected", extra={"path": request.path})
         abort(403)
 

@@ -5,13 +5,18 @@ from datetime import datetime
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     ForeignKey,
     Index,
     Integer,
     String,
     Text,
     UniqueConstraint,
+    column,
     false,
+    func,
+    text,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -216,3 +221,39 @@ class OfficerTask(Base):
     visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"))
     detail: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+OFFICER_ROLES = ("officer", "safeguarding", "specialist", "admin")
+
+
+class Officer(Base):
+    """A person at the provider who signs in to the console."""
+
+    __tablename__ = "officers"
+    __table_args__ = (CheckConstraint(column("role").in_(OFFICER_ROLES), name="ck_officers_role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)  # kept lower-case
+    name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(255))  # werkzeug.security, never the password
+    role: Mapped[str] = mapped_column(String(20), default="officer", server_default="officer")
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, server_default=func.now())
+
+
+class AuditEntry(Base):
+    """One thing an officer did in the console: who, what, to which record, and when."""
+
+    __tablename__ = "audit_entries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    officer_id: Mapped[int] = mapped_column(ForeignKey("officers.id"), index=True)
+    action: Mapped[str] = mapped_column(String(40))
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), index=True)
+    tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id"), index=True)
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"))
+    # Ids and choices only: message text stays in messages, where erasure can find it.
+    detail: Mapped[dict] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, server_default=func.now())
+
+    officer: Mapped[Officer] = relationship()

@@ -226,3 +226,50 @@ def test_an_offered_slot_can_be_picked_by_number_or_in_words(frozen, choice):
     assert "2. Thu 16 May, 15:00-16:00" in offer, offer
     check = turn(frozen, choice, "action_affirm" if "please" in choice else "action_fallback")
     assert check.startswith("Just to check: move your gas safety check to Thu 16 May, 15:00-16:00"), check
+
+
+def test_a_question_asked_by_sms_can_be_answered_on_whatsapp(frozen):
+    tenant = create_tenant(frozen, whatsapp=True)
+    visit = create_visit(frozen, tenant, london(2024, 5, 14, 10), now=NOW)
+    turn(frozen, "I need to cancel my gas safety check", "action_cancel")
+    answer = turn(frozen, "yes", "action_affirm", phone="whatsapp:+447700900123")
+    assert "is cancelled" in answer
+    assert get_visit(frozen, visit.id).status == "cancelled"
+    # The question is answered everywhere: a later "yes" by SMS starts afresh.
+    assert "no visits booked" in turn(frozen, "yes", "action_affirm")
+
+
+def test_a_question_about_a_visit_changed_since_is_never_acted_on(frozen):
+    tenant = create_tenant(frozen, whatsapp=True)
+    visit = create_visit(frozen, tenant, london(2024, 5, 14, 10), now=NOW)
+    turn(frozen, "cancel it", "action_cancel")  # SMS: "cancel your visit? Reply YES"
+    turn(frozen, "can you do thursday morning", "action_rebook", phone="whatsapp:+447700900123")
+    turn(frozen, "1", "action_fallback", phone="whatsapp:+447700900123")
+    turn(frozen, "yes", "action_affirm", phone="whatsapp:+447700900123")  # moved to Thursday
+    moved = get_visit(frozen, visit.id)
+    assert moved.status == "confirmed"
+    # The old SMS question was about the Tuesday slot: a "yes" there must not cancel the new one.
+    reply = turn(frozen, "yes", "action_affirm")
+    assert get_visit(frozen, visit.id).status == "confirmed"
+    assert "cancelled" not in reply
+
+
+def test_picking_an_offered_slot_after_the_visit_was_cancelled_elsewhere_moves_nothing(frozen):
+    tenant = create_tenant(frozen, whatsapp=True)
+    visit = create_visit(frozen, tenant, london(2024, 5, 14, 10), now=NOW)
+    assert "I can offer these times" in turn(frozen, "can you do thursday afternoon instead?", "action_rebook")
+    turn(frozen, "I want to cancel", "action_cancel", phone="whatsapp:+447700900123")
+    turn(frozen, "yes", "action_affirm", phone="whatsapp:+447700900123")
+    reply = turn(frozen, "1", "action_fallback")
+    assert "Just to check: move" not in reply
+    assert get_visit(frozen, visit.id).status == "cancelled"
+
+
+def test_bank_holidays_are_never_offered(frozen):
+    christmas_week = london(2024, 12, 23, 9)  # Monday before Christmas
+    frozen.clock = lambda: christmas_week
+    tenant = create_tenant(frozen)
+    create_visit(frozen, tenant, london(2024, 12, 24, 10), now=christmas_week)
+    offer = turn(frozen, "can you do the 25th or 26th instead", "action_rebook")
+    assert "25 Dec" not in offer and "26 Dec" not in offer
+    assert "I can offer these times" in offer

@@ -3,9 +3,11 @@
 import threading
 import time
 
+import pytest
 import requests
 from sqlalchemy import func, select
 
+from service import messaging
 from store.db import transaction
 from store.models import Message, OfficerTask, Tenant
 from tests.factories import (
@@ -256,3 +258,103 @@ def test_ready_says_no_until_the_model_answers_but_health_reports_each_part(runt
     assert ready.status_code == 503
     assert health.status_code == 200
     assert health.json() == {"database": "ok", "rasa": "starting", "twilio": "simulator"}
+
+
+@pytest.mark.parametrize("text", ["/affirm", "/ /affirm", "/\n/affirm", "/\u00a0/restart", "  //affirm{}"])
+def test_no_leading_slash_ever_reaches_rasa(text):
+    from service.messaging import clean_text
+
+    assert not clean_text(text).startswith("/")
+
+
+def test_a_photo_with_words_gets_both_thanked_and_answered(runtime, live_app):
+    from service.messaging import answer_turn
+
+    create_tenant(runtime)
+    message, _ = messaging.store_inbound(
+        runtime,
+        {
+            "From": "+447700900123",
+            "To": SENDER,
+            "Body": "please cancel my visit",
+            "MessageSid": new_sid(),
+            "NumMedia": "1",
+            "MediaUrl0": "https://api.twilio.com/fake/ME03",
+            "MediaContentType0": "image/jpeg",
+        },
+    )
+    assert messaging._answer_without_rasa(runtime, message.id) is False  # the words still need the model
+    assert answer_turn(runtime, message.conversation_id, message.id, "action_cancel", "cancel", 0.95)
+    with transaction(runtime.sessions) as session:
+        reply = session.scalar(select(Message.body).where(Message.reply_to_id == message.id))
+    assert reply.startswith("Thank you, we got your photo")
+
+
+def test_a_media_count_with_nothing_behind_it_is_not_a_photo(runtime):
+    message, _ = messaging.store_inbound(
+        runtime,
+        {"From": "+447700900123", "To": SENDER, "Body": "when is my visit", "MessageSid": new_sid(), "NumMedia": "999"},
+    )
+    assert message.media == []
+
+
+def test_a_form_with_an_invalid_byte_is_kept_not_emptied(runtime, live_app):
+    url = live_app.config["LIVE_URL"] + "/twilio/inbound"
+    sid = new_sid()
+    form = {"From": "+447700900123", "To": SENDER, "Body": "raw\ufffd\ufffdbytes", "MessageSid": sid}
+    signature = sign(runtime, url, form)
+    raw = f"From=%2B447700900123&To=%2B441632960001&MessageSid={sid}&Body=raw".encode() + b"\xff\xfe" + b"bytes"
+    answer = requests.post(
+        url,
+        data=raw,
+        headers={"X-Twilio-Signature": signature, "Content-Type": "application/x-www-form-urlencoded"},
+        timeout=5,
+    )
+    assert answer.status_code == 200
+    with transaction(runtime.sessions) as session:
+        stored = session.scalar(select(Message).where(Message.twilio_sid == sid))
+    assert stored.body == "raw\ufffd\ufffdbytes" and stored.from_address == "+447700900123"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        [1, 2, 3],
+        "hello",
+        {"conversation": "conversation-1", "message_id": 10**30, "action": "action_affirm"},
+        {"conversation": "conversation-" + "9" * 30, "message_id": 1, "action": "action_affirm"},
+        {"conversation": "conversation-\u00b2", "message_id": 1, "action": "action_affirm"},
+        {"conversation": "conversation-1", "message_id": 1, "action": "action_affirm", "intent": "affirm"},
+        {
+            "conversation": "conversation-1",
+            "message_id": 1,
+            "action": "action_affirm",
+            "intent": {"name": "affirm", "confidence": "high"},
+        },
+        {
+            "conversation": "conversation-1",
+            "message_id": 1,
+            "action": "action_affirm",
+            "intent": {"name": "affirm", "confidence": "nan"},
+        },
+    ],
+)
+def test_the_action_callback_refuses_malformed_turns_clearly(runtime, live_app, body):
+    answer = requests.post(
+        live_app.config["LIVE_URL"] + "/internal/assistant/turn",
+        json=body,
+        timeout=5,
+        headers={"Authorization": f"Bearer {runtime.settings.assistant_token}"},
+    )
+    assert answer.status_code == 400
+    assert answer.json()["handled"] is False
+
+
+def test_a_tenant_who_writes_while_opted_out_reaches_a_person(runtime, live_app):
+    create_tenant(runtime)
+    with transaction(runtime.sessions) as session:
+        session.scalar(select(Tenant)).sms_opted_out = True
+    tenant_says(live_app, "")  # any message whose reply cannot be sent
+    with transaction(runtime.sessions) as session:
+        kinds = session.scalars(select(OfficerTask.kind)).all()
+    assert "reply_blocked_by_opt_out" in kinds

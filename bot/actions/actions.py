@@ -9,7 +9,7 @@ import abc
 import asyncio
 import logging
 import os
-from typing import Any, Dict, List, Optional, Text
+from typing import Any
 
 import requests
 from rasa_sdk import Action, Tracker
@@ -23,7 +23,7 @@ REQUEST_TIMEOUT_SECONDS = 10
 RANKING_LENGTH = 3
 
 
-def build_turn(tracker: Tracker, action_name: Text) -> Dict[Text, Any]:
+def build_turn(tracker: Tracker, action_name: str) -> dict[str, Any]:
     """Build the JSON body the app expects for one tenant message."""
     message = tracker.latest_message or {}
     intent = message.get("intent") or {}
@@ -38,15 +38,14 @@ def build_turn(tracker: Tracker, action_name: Text) -> Dict[Text, Any]:
             "confidence": intent.get("confidence"),
         },
         "intent_ranking": [
-            {"name": item.get("name"), "confidence": item.get("confidence")}
-            for item in ranking[:RANKING_LENGTH]
+            {"name": item.get("name"), "confidence": item.get("confidence")} for item in ranking[:RANKING_LENGTH]
         ],
         "text": message.get("text"),
         "message_id": metadata.get("message_id"),
     }
 
 
-def post_turn(turn: Dict[Text, Any], token: Text) -> None:
+def post_turn(turn: dict[str, Any], token: str) -> None:
     """POST a turn to the app; raise on a network error or non-2xx status."""
     app_url = os.environ.get("ASSISTANT_APP_URL", DEFAULT_APP_URL).rstrip("/")
     response = requests.post(
@@ -68,21 +67,20 @@ class AppTurnAction(Action, abc.ABC):
     """
 
     @abc.abstractmethod
-    def name(self) -> Text:
+    def name(self) -> str:
         """The action name used in the domain and rules."""
 
     async def run(
         self,
         dispatcher: CollectingDispatcher,
         tracker: Tracker,
-        domain: Dict[Text, Any],
-    ) -> List[Dict[Text, Any]]:
+        domain: dict[str, Any],
+    ) -> list[dict[str, Any]]:
         """Send the turn to the app and return no events."""
         token = os.environ.get("ASSISTANT_TOKEN")
         if not token:
             logger.error(
-                "ASSISTANT_TOKEN is not set, turn not handed to app: "
-                "action=%s conversation=%s",
+                "ASSISTANT_TOKEN is not set, turn not handed to app: action=%s conversation=%s",
                 self.name(),
                 tracker.sender_id,
             )
@@ -103,10 +101,10 @@ class AppTurnAction(Action, abc.ABC):
         return []
 
 
-def _describe(error: Exception) -> Text:
+def _describe(error: Exception) -> str:
     # Only the exception type and HTTP status: a message could echo the URL
     # or the request body back into the log.
-    response: Optional[requests.Response] = getattr(error, "response", None)
+    response: requests.Response | None = getattr(error, "response", None)
     if response is not None:
         return f"{type(error).__name__} status={response.status_code}"
     return type(error).__name__
@@ -115,82 +113,82 @@ def _describe(error: Exception) -> Text:
 class ActionAffirm(AppTurnAction):
     """Tenant said yes, usually to confirm the visit they were sent."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_affirm"
 
 
 class ActionDeny(AppTurnAction):
     """Tenant said no to what they were last asked."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_deny"
 
 
 class ActionCancel(AppTurnAction):
     """Tenant asked to cancel a visit."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_cancel"
 
 
 class ActionRebook(AppTurnAction):
     """Tenant asked to move a visit, often naming a day or time."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_rebook"
 
 
 class ActionCannotMakeIt(AppTurnAction):
     """Tenant cannot make the slot but did not ask for another; the app offers one."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_cannot_make_it"
 
 
 class ActionAnswerQuestion(AppTurnAction):
     """Tenant asked when, who, what or how long; the intent says which."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_answer_question"
 
 
 class ActionThanks(AppTurnAction):
     """Tenant said thanks or goodbye."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_thanks"
 
 
 class ActionGreet(AppTurnAction):
     """Tenant said hello."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_greet"
 
 
 class ActionRequestHuman(AppTurnAction):
     """Tenant wants a person; the app hands the conversation to an officer."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_request_human"
 
 
 class ActionStop(AppTurnAction):
     """Tenant asked for no more messages; the app records the opt-out."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_stop"
 
 
 class ActionOutOfScope(AppTurnAction):
     """Tenant asked for something this assistant does not handle."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_out_of_scope"
 
 
 class ActionFallback(AppTurnAction):
     """No intent was confident enough; the app asks the tenant to choose."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_fallback"

@@ -1,0 +1,96 @@
+"""The console's blueprint, and the rule that every console route names who may use it.
+
+A route says who may use it with `@public` or `@requires_role(...)`. The check
+runs before every console request and fails closed: a route that forgot to say
+is refused to everyone, so a new page can never be open by accident.
+"""
+
+import logging
+from dataclasses import dataclass
+
+from flask import Blueprint, abort, current_app, g, redirect, request, session, url_for
+
+from store.db import transaction
+from store.models import OFFICER_ROLES, Officer
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates", static_folder="static")
+
+PUBLIC = "public"
+# Every role works conversations; narrower routes (safeguarding details, the audit trail) name their own.
+CONVERSATION_ROLES = OFFICER_ROLES
+ADMIN_ROLES = ("admin",)
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """The officer behind the current request, copied out of the database session."""
+
+    id: int
+    name: str
+    email: str
+    role: str
+
+    @property
+    def actor(self) -> str:
+        # How visit history names who made a change.
+        return f"officer:{self.id}"
+
+
+def public(view):
+    view.console_access = PUBLIC
+    return view
+
+
+def requires_role(*roles: str):
+    """Let only signed-in, active officers holding one of `roles` use the decorated route."""
+    unknown = sorted(set(roles) - set(OFFICER_ROLES))
+    if not roles or unknown:
+        raise ValueError(f"requires_role needs roles from {OFFICER_ROLES}; got {roles!r}.")
+
+    def mark(view):
+        view.console_access = frozenset(roles)
+        return view
+
+    return mark
+
+
+def runtime():
+    return current_app.extensions["assistant"]
+
+
+def current_officer() -> SignedIn:
+    return g.officer
+
+
+@bp.before_request
+def check_access():
+    if request.endpoint == "console.static":
+        return None
+    access = getattr(current_app.view_functions.get(request.endpoint), "console_access", None)
+    if access == PUBLIC:
+        return None
+
+    g.officer = _signed_in_officer()
+    if g.officer is None:
+        wanted = request.full_path.rstrip("?") if request.method == "GET" else None
+        return redirect(url_for("console.sign_in", next=wanted))
+
+    if access is None or g.officer.role not in access:
+        log.warning("console access refused", extra={"officer_id": g.officer.id, "endpoint": request.endpoint})
+        abort(403)
+    return None
+
+
+def _signed_in_officer() -> SignedIn | None:
+    officer_id = session.get("officer_id")
+    if not isinstance(officer_id, int):
+        return None
+    with transaction(runtime().sessions) as db:
+        officer = db.get(Officer, officer_id)
+        if officer is None or not officer.active:
+            # Deactivating an officer ends their sessions at their next click.
+            session.clear()
+            return None
+        return SignedIn(id=officer.id, name=officer.name, email=officer.email, role=officer.role)

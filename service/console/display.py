@@ -1,0 +1,74 @@
+"""How the console's pages show times, waits and codes to an officer (in English, London time)."""
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from service import i18n
+from service.console.blueprint import bp
+
+LONDON = ZoneInfo("Europe/London")
+REASONS = {
+    "asked_for_person": "Asked for a person",
+    "not_understood": "Assistant did not understand",
+    "officer_took_over": "Officer took over",
+}
+ACTIONS = {
+    "signed_in": "Signed in",
+    "signed_out": "Signed out",
+    "officer_created": "Account created",
+    "took_over": "Took over the conversation",
+    "replied": "Replied",
+    "confirmed_visit": "Confirmed a visit",
+    "cancelled_visit": "Cancelled a visit",
+    "moved_visit": "Moved a visit",
+    "escalated": "Escalated to the specialist team",
+    "handed_back": "Handed back to the assistant",
+}
+
+
+def when(moment: datetime | None) -> str:
+    if moment is None:
+        return ""
+    return moment.astimezone(LONDON).strftime("%a %d %b %Y, %H:%M")
+
+
+def waited(since: datetime | None, now: datetime) -> str:
+    """ "2 d 3 h", "1 h 5 min", "4 min": how long someone has been waiting."""
+    if since is None:
+        return ""
+    minutes = max(int((now - since) / timedelta(minutes=1)), 0)
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min"
+
+
+def reason(code: str | None) -> str:
+    return REASONS.get(code or "", (code or "").replace("_", " ").capitalize())
+
+
+def action(code: str) -> str:
+    return ACTIONS.get(code, code.replace("_", " ").capitalize())
+
+
+def visit_type(code: str) -> str:
+    return i18n.render(f"visit_type.{code}", "en")
+
+
+def slot(start: datetime, end: datetime) -> str:
+    return i18n.format_slot(start, end, "en")
+
+
+@bp.context_processor
+def display_helpers() -> dict:
+    return {
+        "when": when,
+        "waited": waited,
+        "reason_label": reason,
+        "action_label": action,
+        "visit_type_label": visit_type,
+        "slot_label": slot,
+    }
