@@ -14,4 +14,8 @@ if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/
   fi
 fi
 
+# Lint and format check first: a style slip fails in a second, not after the suite.
+.venv/bin/ruff check --quiet .
+.venv/bin/ruff format --check --quiet .
+
 exec .venv/bin/python -m pytest "$@"
