@@ -52,6 +52,11 @@ def create_app(settings: Settings | None = None, start_worker: bool = True) -> F
         status_callback_url=(settings.public_url or local_url) + "/twilio/status",
     )
 
+    if not settings.use_simulator and not settings.public_url:
+        logging.getLogger(__name__).warning(
+            "PUBLIC_URL is not set: Twilio signatures are checked against the request's Host header"
+        )
+
     app = Flask(__name__)
     app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=256 * 1024)
     app.extensions["assistant"] = runtime

@@ -28,8 +28,9 @@ def _runtime():
 
 @click.command("serve")
 @click.option("--port", type=int, default=None, help="Port for the web app (default from config.yml).")
+@click.option("--simulator/--no-simulator", default=True, help="Run the Twilio simulator in this process.")
 @with_appcontext
-def serve(port):
+def serve(port, simulator):
     """Start everything on this machine: simulator, Rasa, action server and the web app."""
     from waitress import create_server
 
@@ -42,7 +43,7 @@ def serve(port):
     model = stack.ensure_model(progress)
     log_dir = settings.var_dir / "logs"
 
-    if settings.use_simulator:
+    if settings.use_simulator and simulator:
         sim_port = int(settings.simulator_url.rsplit(":", 1)[1])
         SimulatorServer(settings.twilio_auth_token, port=sim_port).start()
         progress.note(f"✓ Twilio simulator on http://127.0.0.1:{sim_port} (no Twilio credentials set)")

@@ -187,6 +187,7 @@ _LEADING_PUNCTUATION = regex.compile(r"^[^\w]+")
 _TRAILING_PUNCTUATION = regex.compile(r"[^\w]+$")
 _LINE_BREAK_NEXT = regex.compile(r"[^\S\n]*\n")
 # Scripts written without spaces between words, where word runs cannot be tried.
+_HAN = regex.compile(r"\p{Han}")
 _UNSPACED_SCRIPT = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}]")
 
 
@@ -1004,13 +1005,28 @@ def parse_requested_time(text: str, now: datetime, languages: Sequence[str] = ("
 
     london_now = now.astimezone(LONDON)
     try:
-        work, grammar, reading = _read(text, london_now.date(), codes)
+        work, grammar, reading = _read(_spaced_chinese(text), london_now.date(), codes)
         if reading.date is None and reading.exact is None and reading.part is None:
             return None
         return _requested_time(work, grammar, reading, london_now)
     except Exception:  # a tenant's words must never break the conversation
         log.exception("could not read a requested time from a message")
         return None
+
+
+def _spaced_chinese(text: str) -> str:
+    """Chinese has no spaces between words; jieba puts them in so the word tables can match."""
+    if not _HAN.search(text):
+        return text
+    return " ".join(piece for piece in _jieba().cut(text) if piece.strip())
+
+
+@lru_cache(maxsize=1)
+def _jieba():
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)  # it announces loading its dictionary at INFO
+    return jieba
 
 
 def parse_time_of_day_words(text: str, languages: Sequence[str] = ("en",)) -> tuple[time, time, str] | None:

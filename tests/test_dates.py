@@ -554,3 +554,12 @@ def test_every_part_of_day_word_names_a_known_window():
 )
 def test_time_of_day_words_are_read_without_a_date(text, expected):
     assert parse_time_of_day_words(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "day", "start_hour"),
+    [("改到周四下午", 16, 12), ("明天上午可以吗", 14, 8), ("能改到星期五吗", 17, 8)],
+)
+def test_chinese_written_without_spaces_is_still_read(text, day, start_hour):
+    found = parse_requested_time(text, MONDAY_MORNING, languages=("zh", "en"))
+    assert (found.start.day, found.start.hour) == (day, start_hour)
