@@ -19,10 +19,11 @@ from sqlalchemy.exc import IntegrityError
 
 from service import i18n
 from service.dialogue import Turn, handle_turn
-from service.handoff import with_a_person
+from service.handoff import request_handoff, with_a_person
 from service.languages import detect_language, language_by_code, requested_language
 from service.phones import InvalidPhoneNumber, split_address, twilio_address
 from service.rasa_client import RasaUnavailable
+from service.safety import emergency_in, safety_message
 from service.sms import plain_punctuation
 from service.twilio_gateway import SendError
 from store.db import transaction
@@ -174,6 +175,8 @@ def _answer_without_rasa(runtime, message_id: int) -> bool:
             if tenant and opt_out in ("STOP", "START"):
                 _set_opt_out(tenant, message.channel, opted_out=opt_out == "STOP")
             message.state = "answered"
+        elif emergency := emergency_in(body):
+            _answer_emergency(runtime, session, message, conversation, tenant, emergency)
         elif tenant is None:
             _answer_unknown_number(session, message, conversation, locale)
         elif with_a_person(conversation):
@@ -204,6 +207,45 @@ def _answer_without_rasa(runtime, message_id: int) -> bool:
         else:
             return False
         return True
+
+
+def answer_emergency_now(runtime, message_id: int) -> bool:
+    """Called by the webhook itself: a message naming an emergency is answered before Twilio hears back.
+
+    The message is claimed first (received -> answering), so the background worker,
+    which only takes received messages, never answers it a second time.
+    """
+    with transaction(runtime.sessions) as session:
+        message = session.get(Message, message_id)
+        emergency = emergency_in(clean_text(message.body)) if message and message.conversation_id else None
+        if not emergency:
+            return False
+        claimed = session.execute(
+            update(Message).where(Message.id == message_id, Message.state == "received").values(state="answering")
+        ).rowcount
+        if not claimed:
+            return False
+        session.refresh(message)
+        conversation = session.get(Conversation, message.conversation_id)
+        tenant = session.get(Tenant, conversation.tenant_id) if conversation.tenant_id else None
+        _answer_emergency(runtime, session, message, conversation, tenant, emergency)
+    _deliver_replies(runtime, message_id)
+    return True
+
+
+def _answer_emergency(runtime, session, message, conversation, tenant, emergency: str) -> None:
+    """The fixed safety message, and the conversation to the top of the officers' queue."""
+    if tenant:
+        locale = i18n.normalise_locale(tenant.language)
+    else:
+        # A number we do not know: the language the message is written in, if that is clear.
+        locale = i18n.normalise_locale(detect_language(message.body or "", runtime.settings) or "en")
+    reply = _reply(session, message, conversation, safety_message(emergency, locale))
+    reply.template_key = f"safety.{emergency}"
+    request_handoff(conversation, "urgent_safety", runtime.clock(), urgent=True)
+    conversation.holding_sent = True
+    _officer_task(session, message, "urgent_safety", f"Urgent: the tenant's message reads as {emergency}.")
+    log.warning("urgent safety message sent", extra={"message_id": message.id, "emergency": emergency})
 
 
 def _answer_unknown_number(session, message, conversation, locale) -> None:
@@ -434,7 +476,8 @@ def deliver(runtime, message_id: int) -> bool:
     with transaction(runtime.sessions) as session:
         message = session.get(Message, message_id)
         tenant = session.get(Tenant, message.tenant_id) if message.tenant_id else None
-        if tenant and _opted_out(tenant, message.channel) and message.template_key != "opted_out":
+        exempt = message.template_key == "opted_out" or (message.template_key or "").startswith("safety.")
+        if tenant and _opted_out(tenant, message.channel) and not exempt:
             message.state, message.status = "suppressed", "opted_out"
             if message.reply_to_id:
                 # They wrote to us but cannot be texted back: a person must reach them another way.

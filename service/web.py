@@ -34,7 +34,7 @@ def twilio_inbound():
     message, duplicate = messaging.store_inbound(runtime(), form)
     if duplicate:
         log.info("duplicate webhook ignored", extra={"message_id": message.id if message else None})
-    elif message.conversation_id:
+    elif message.conversation_id and not messaging.answer_emergency_now(runtime(), message.id):
         runtime().worker.submit_conversation(message.conversation_id)
     # An empty answer tells Twilio we have it, so it does not retry; replies go out by the API.
     return Response(EMPTY_TWIML, mimetype="application/xml")
