@@ -262,6 +262,14 @@ def _answer_question(turn: Turn, pending: dict, intent: str, confidence: float) 
 
 
 def _thanks(turn: Turn, pending: dict, intent: str, confidence: float) -> None:
+    kind = pending.get("kind")
+    visit = _visit_by_id(turn, pending.get("visit_id"))
+    if kind == "confirm_visit" and visit:
+        # "ok thanks" to "Reply YES to confirm" is probably a yes, but only an explicit one may act.
+        # (Not after a cancel or move question, where "is that a yes?" could be misread.)
+        turn.set_pending("clarify_yes", visit_id=visit.id, then=kind, slot=pending.get("slot"))
+        turn.say("clarify_yes", **turn.describe(visit))
+        return
     turn.say("thanks")
 
 

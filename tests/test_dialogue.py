@@ -273,3 +273,14 @@ def test_bank_holidays_are_never_offered(frozen):
     offer = turn(frozen, "can you do the 25th or 26th instead", "action_rebook")
     assert "25 Dec" not in offer and "26 Dec" not in offer
     assert "I can offer these times" in offer
+
+
+def test_thanks_in_answer_to_a_confirmation_request_is_checked_not_taken_as_yes(frozen):
+    from service.reminders import send_due_reminders
+
+    tenant = create_tenant(frozen)
+    visit = create_visit(frozen, tenant, london(2024, 5, 20, 10), now=NOW - timedelta(days=3))
+    send_due_reminders(frozen, london(2024, 5, 13, 11))
+    assert turn(frozen, "ok thanks", "action_thanks").startswith("Just to check, is that a yes")
+    assert get_visit(frozen, visit.id).status == "booked"
+    assert "is confirmed" in turn(frozen, "yes", "action_affirm")
