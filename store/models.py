@@ -236,6 +236,8 @@ class Officer(Base):
     email: Mapped[str] = mapped_column(String(254), unique=True)  # kept lower-case
     name: Mapped[str] = mapped_column(String(200))
     password_hash: Mapped[str] = mapped_column(String(255))  # werkzeug.security, never the password
+    # Sessions signed in before this moment are over (set at sign-out); None: none ended yet.
+    sessions_valid_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
     role: Mapped[str] = mapped_column(String(20), default="officer", server_default="officer")
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, server_default=func.now())

@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from service.console.auth import throttle
 from store.db import transaction
 from store.models import AuditEntry, Officer, OfficerTask, Reminder
 from tests.console_factories import (
@@ -25,6 +26,7 @@ NOW = london(2024, 5, 13, 10, 0)  # a Monday
 
 @pytest.fixture
 def client(live_app):
+    throttle.forget()  # wrong passwords in one test must not lock out the next
     return live_app.test_client()
 
 
@@ -458,3 +460,71 @@ def _only_conversation_id(runtime) -> int:
 
     with transaction(runtime.sessions) as session:
         return session.scalar(select(Conversation.id))
+
+
+def test_a_copied_session_cookie_is_worthless_after_sign_out(runtime, live_app, signed_in):
+    cookie = signed_in.get_cookie("session").value
+    post_form(signed_in, "/console/sign-out")
+    stranger = live_app.test_client()
+    stranger.set_cookie("session", cookie)
+    assert stranger.get("/console/").status_code == 302
+
+
+def test_guessing_passwords_is_stopped_after_five_tries(client, officer):
+    for _ in range(5):
+        assert sign_in(client, password="wrong password here").status_code == 401
+    assert sign_in(client).status_code == 429
+
+
+def test_console_pages_cannot_be_framed_or_cached(signed_in):
+    headers = signed_in.get("/console/").headers
+    assert headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    assert headers["Cache-Control"] == "no-store"
+
+
+def test_control_and_invisible_characters_never_reach_the_tenant(runtime, signed_in, officer, simulator):
+    tenant = create_tenant(runtime)
+    conversation = taken_conversation(runtime, signed_in, officer, tenant)
+    post_form(
+        signed_in,
+        f"/console/conversations/{conversation.id}/reply",
+        {"body": "hi\x00\x07\x1b[31mred\u202eevil\u200b\x7f"},
+    )
+    post_form(signed_in, f"/console/conversations/{conversation.id}/reply", {"body": "\u200b\u200b"})
+    assert [m["body"] for m in sent_to(simulator, tenant.phone)] == ["hi[31mredevil"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/console/conversations/99999999999999999999999", "/console/conversations/1/visits/99999999999999999999/move"],
+)
+def test_absurd_ids_are_simply_not_found(signed_in, path):
+    assert signed_in.get(path).status_code == 404
+
+
+def test_dates_at_the_edge_of_the_calendar_are_refused_not_crashed_on(runtime, signed_in, officer):
+    runtime.clock = lambda: NOW
+    create_operative(runtime)
+    tenant = create_tenant(runtime)
+    visit = create_visit(runtime, tenant, london(2024, 5, 14, 10), now=NOW)
+    conversation = taken_conversation(runtime, signed_in, officer, tenant)
+    base = f"/console/conversations/{conversation.id}/visits/{visit.id}/move"
+    assert signed_in.get(base + "?day=9999-12-31").status_code < 500
+    answer = post_form(signed_in, base, {"start": "9999-12-31T23:59:59+00:00"})
+    assert answer.status_code < 500
+    assert get_visit(runtime, visit.id).slot_start == london(2024, 5, 14, 10)
+
+
+def test_a_line_break_in_the_sign_in_link_is_ignored(client, officer):
+    token = csrf_token(client)
+    answer = client.post(
+        "/console/sign-in",
+        data={
+            "email": officer.email,
+            "password": PASSWORD,
+            "csrf_token": token,
+            "next": "/console/\r\nSet-Cookie: x=1",
+        },
+    )
+    assert answer.status_code == 302 and answer.headers["Location"] == "/console/"

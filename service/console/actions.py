@@ -196,9 +196,10 @@ def _free_slots(session, visit, wanted_start, wanted_end, settings, now, limit):
 
 def _day_from(text: str) -> date | None:
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         return None
+    return day if _plausible_year(day.year) else None
 
 
 def _moment_from(text: str) -> datetime | None:
@@ -206,7 +207,12 @@ def _moment_from(text: str) -> datetime | None:
         moment = datetime.fromisoformat(text)
     except ValueError:
         return None
-    return moment if moment.tzinfo else None
+    return moment if moment.tzinfo and _plausible_year(moment.year) else None
+
+
+def _plausible_year(year: int) -> bool:
+    # Dates at the edge of the calendar overflow the moment anything is added to them.
+    return 2000 <= year <= 2100
 
 
 def _not_yours(conversation_id: int):

@@ -56,6 +56,9 @@ def requires_role(*roles: str):
     return mark
 
 
+MAX_ROW_ID = 2**53
+
+
 def runtime():
     return current_app.extensions["assistant"]
 
@@ -68,6 +71,8 @@ def current_officer() -> SignedIn:
 def check_access():
     if request.endpoint == "console.static":
         return None
+    if any(isinstance(value, int) and value > MAX_ROW_ID for value in (request.view_args or {}).values()):
+        abort(404)  # no row has an id that size; the database would refuse to compare it
     access = getattr(current_app.view_functions.get(request.endpoint), "console_access", None)
     if access == PUBLIC:
         return None
@@ -87,10 +92,27 @@ def _signed_in_officer() -> SignedIn | None:
     officer_id = session.get("officer_id")
     if not isinstance(officer_id, int):
         return None
+    signed_in_at = session.get("signed_in_at")
     with transaction(runtime().sessions) as db:
         officer = db.get(Officer, officer_id)
-        if officer is None or not officer.active:
+        ended = (
+            officer is not None
+            and officer.sessions_valid_from is not None
+            and (not isinstance(signed_in_at, (int, float)) or signed_in_at <= officer.sessions_valid_from.timestamp())
+        )
+        if officer is None or not officer.active or ended:
             # Deactivating an officer ends their sessions at their next click.
             session.clear()
             return None
         return SignedIn(id=officer.id, name=officer.name, email=officer.email, role=officer.role)
+
+
+@bp.after_request
+def protect_pages(response):
+    """No framing by other sites, no type sniffing, no caching of tenants' details."""
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Cache-Control", "no-store")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response

@@ -1,6 +1,7 @@
 """The console's pages: the queue, search, one conversation, the officer's reply, the audit trail."""
 
 import logging
+import unicodedata
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from sqlalchemy.orm import Session
@@ -96,7 +97,7 @@ def conversation(conversation_id: int):
 @requires_role(*CONVERSATION_ROLES)
 def reply(conversation_id: int):
     """Send the officer's words to the tenant, on the conversation's own channel."""
-    officer, body = current_officer(), request.form.get("body", "").strip()
+    officer, body = current_officer(), _printable(request.form.get("body", ""))
     page = url_for("console.conversation", conversation_id=conversation_id)
     with transaction(runtime().sessions) as session:
         conversation = conversation_or_404(session, conversation_id)
@@ -200,3 +201,9 @@ def _sent_note(message: Message) -> str:
     if message.state in ("failed", "unconfirmed"):
         return f"Sending failed (code {message.error_code}); a task has been made to check it."
     return f"Sent ({message.status})."
+
+
+def _printable(text: str) -> str:
+    """An officer's reply without control or invisible formatting characters (NUL, ESC, RLO, zero-width)."""
+    kept = "".join(ch for ch in text if ch == "\n" or unicodedata.category(ch) not in ("Cc", "Cf"))
+    return kept.strip()
