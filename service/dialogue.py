@@ -124,12 +124,16 @@ class Turn:
         self.conversation.state = state
         return state["misunderstood"]
 
-    def when_wanted(self):
-        """The day or time the tenant asks for, read in their language, the message's own and English."""
+    def when_wanted(self, since: datetime | None = None):
+        """The day or time the tenant asks for, read in their language, the message's own and English.
+
+        `since` reads the words from another moment than now: "the 2pm one" about slots offered
+        for a later day must not be dropped because 2pm today has passed.
+        """
         spoken = [self.locale, detect_language(self.text, self.settings), "en"]
         languages = [language_by_code(self.settings, code) for code in spoken if code]
         codes = tuple(dict.fromkeys(language.dateparser_code for language in languages if language))
-        return parse_requested_time(self.text, self.now, languages=codes or ("en",))
+        return parse_requested_time(self.text, since or self.now, languages=codes or ("en",))
 
     def describe(self, visit: Visit) -> dict:
         return {
@@ -426,7 +430,8 @@ def _slot_by_number(text: str, slots: list[Slot]) -> Slot | None:
 
 def _slot_by_words(turn: Turn, slots: list[Slot]) -> Slot | None:
     """The one offered slot that falls inside the day or time the tenant names, if only one does."""
-    wanted = turn.when_wanted()
+    first_day = slots[0].start.astimezone(LONDON).replace(hour=0, minute=0, second=0, microsecond=0)
+    wanted = turn.when_wanted() or turn.when_wanted(since=max(first_day, turn.now))
     if wanted is None:
         return None
     inside = [slot for slot in slots if wanted.start <= slot.start < wanted.end]

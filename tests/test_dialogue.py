@@ -284,3 +284,13 @@ def test_thanks_in_answer_to_a_confirmation_request_is_checked_not_taken_as_yes(
     assert turn(frozen, "ok thanks", "action_thanks").startswith("Just to check, is that a yes")
     assert get_visit(frozen, visit.id).status == "booked"
     assert "is confirmed" in turn(frozen, "yes", "action_affirm")
+
+
+def test_a_time_already_past_today_still_picks_the_offered_slot_on_a_later_day(frozen):
+    afternoon = london(2024, 5, 13, 16, 0)  # 4pm Monday: "2pm" today has gone
+    frozen.clock = lambda: afternoon
+    tenant = create_tenant(frozen)
+    create_visit(frozen, tenant, london(2024, 5, 14, 10), now=afternoon)
+    assert "Thu 16 May, 14:00-15:00" in turn(frozen, "can you do thursday afternoon instead?", "action_rebook")
+    check = turn(frozen, "the 2pm one", "action_rebook")
+    assert check.startswith("Just to check: move your gas safety check to Thu 16 May, 14:00-15:00"), check
