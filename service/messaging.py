@@ -426,9 +426,15 @@ def whatsapp_window_open(conversation: Conversation, now: datetime) -> bool:
 
 
 def send_officer_reply(runtime, conversation_id: int, body: str, officer_id: int) -> Message:
-    """An officer's words to the tenant, on the conversation's own channel, stored then sent."""
+    """An officer's words to the tenant, on the conversation's own channel, stored then sent.
+
+    Ownership is checked in the same transaction that stores the reply, with the row locked,
+    so a colleague taking the conversation over at that moment cannot be talked over.
+    """
     with transaction(runtime.sessions) as session:
-        conversation = session.get(Conversation, conversation_id)
+        conversation = session.scalar(select(Conversation).where(Conversation.id == conversation_id).with_for_update())
+        if conversation.owner != "officer" or conversation.assigned_officer_id != officer_id:
+            raise NotYours()
         if conversation.channel == "whatsapp" and not whatsapp_window_open(conversation, runtime.clock()):
             raise WindowClosed()
         message = Message(
@@ -451,6 +457,10 @@ def send_officer_reply(runtime, conversation_id: int, body: str, officer_id: int
 
 class WindowClosed(Exception):
     """WhatsApp's 24-hour window is shut: only an approved template may be sent."""
+
+
+class NotYours(Exception):
+    """The conversation is not (or no longer) this officer's to answer."""
 
 
 def _deliver_replies(runtime, message_id: int) -> None:

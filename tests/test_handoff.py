@@ -81,3 +81,20 @@ def test_messages_waiting_for_a_person_are_never_sent_to_rasa(runtime, live_app)
         replies = session.scalars(select(Message.body).where(Message.reply_to_id == message.id)).all()
     # The holding message, not the assistant's "Do you want us to cancel...?"
     assert len(replies) == 1 and "member of our team" in replies[0]
+
+
+def test_an_officer_cannot_reply_to_a_conversation_a_colleague_now_holds(runtime, live_app, simulator):
+    import pytest
+
+    from service.messaging import NotYours, send_officer_reply
+
+    create_tenant(runtime)
+    tenant_says(live_app, "")
+    with transaction(runtime.sessions) as session:
+        take_over(session.scalar(select(Conversation)), officer_id=1, now=NOW)
+    conversation_id = conversation(runtime).id
+    with transaction(runtime.sessions) as session:
+        take_over(session.get(Conversation, conversation_id), officer_id=2, now=NOW)
+    with pytest.raises(NotYours):
+        send_officer_reply(runtime, conversation_id, "Hello, this is Sam", officer_id=1)
+    assert send_officer_reply(runtime, conversation_id, "Hello, this is Priya", officer_id=2).state == "handed_over"

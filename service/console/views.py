@@ -20,7 +20,13 @@ from service.console.blueprint import (
 from service.console.replies import AFTER_ACTION_KEYS, GENERAL_KEYS, VISIT_KEYS, canned_replies, canned_reply
 from service.handoff import OFFICER
 from service.languages import language_by_code
-from service.messaging import WHATSAPP_WINDOW, WindowClosed, send_officer_reply, whatsapp_window_open
+from service.messaging import (
+    WHATSAPP_WINDOW,
+    NotYours,
+    WindowClosed,
+    send_officer_reply,
+    whatsapp_window_open,
+)
 from store.db import transaction
 from store.models import Conversation, Message, Visit
 
@@ -110,6 +116,9 @@ def reply(conversation_id: int):
         return redirect(page + "#reply")
     try:
         message = send_officer_reply(runtime(), conversation_id, body, officer.id)
+    except NotYours:
+        flash("Someone else has taken this conversation over: your reply was not sent.", "error")
+        return redirect(page)
     except WindowClosed:
         flash("WhatsApp's 24-hour window has closed: only an approved template can be sent now.", "error")
         return redirect(page + "#reply")
