@@ -17,7 +17,6 @@ from langdetect import DetectorFactory, LangDetectException, detect_langs
 
 log = logging.getLogger(__name__)
 
-RTL_SCRIPTS = {"Arab", "Hebr", "Thaa", "Syrc", "Nkoo"}
 MIN_WORDS_TO_DETECT = 4
 MIN_LETTERS_TO_DETECT = 20
 DETECTION_CERTAINTY = 0.9
@@ -38,22 +37,8 @@ class Language:
     requests: tuple[str, ...]
 
     @property
-    def rtl(self) -> bool:
-        return is_rtl(self.code)
-
-    @property
     def dateparser_code(self) -> str:
         return self.code.replace("_", "-") if self.code != "zh_Hans" else "zh"
-
-
-def is_rtl(code: str) -> bool:
-    locale = Locale.parse(code)
-    script = locale.script or _likely_script(locale.language)
-    return script in RTL_SCRIPTS
-
-
-def _likely_script(language: str) -> str | None:
-    return {"ar": "Arab", "fa": "Arab", "ur": "Arab", "ps": "Arab", "he": "Hebr"}.get(language)
 
 
 def configured_languages(settings) -> tuple[Language, ...]:
