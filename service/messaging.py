@@ -174,6 +174,14 @@ def _answer_without_rasa(runtime, message_id: int) -> bool:
             # Twilio has already answered the keyword itself; we record the choice and stay quiet.
             if tenant and opt_out in ("STOP", "START"):
                 _set_opt_out(tenant, message.channel, opted_out=opt_out == "STOP")
+            if tenant and opt_out == "STOP" and _reminded_recently(session, conversation):
+                # Often a tenant meaning "cancel" or "not that day": a person should ring them.
+                _officer_task(
+                    session,
+                    message,
+                    "opted_out_after_reminder",
+                    "The tenant opted out of texts just after a reminder; please call them.",
+                )
             message.state = "answered"
         elif emergency := emergency_in(body):
             _answer_emergency(runtime, session, message, conversation, tenant, emergency)
@@ -246,6 +254,18 @@ def _answer_emergency(runtime, session, message, conversation, tenant, emergency
     conversation.holding_sent = True
     _officer_task(session, message, "urgent_safety", f"Urgent: the tenant's message reads as {emergency}.")
     log.warning("urgent safety message sent", extra={"message_id": message.id, "emergency": emergency})
+
+
+def _reminded_recently(session, conversation: Conversation) -> bool:
+    last = session.execute(
+        select(Message.template_key, Message.created_at)
+        .where(Message.conversation_id == conversation.id, Message.direction == "outbound")
+        .order_by(Message.id.desc())
+        .limit(1)
+    ).first()
+    return bool(
+        last and (last.template_key or "").startswith("reminder.") and utcnow() - last.created_at < timedelta(days=2)
+    )
 
 
 def _answer_unknown_number(session, message, conversation, locale) -> None:

@@ -91,3 +91,21 @@ def test_one_tenants_broken_reminder_does_not_stop_the_others(runtime, simulator
     counts = send_due_reminders(runtime, london(2024, 5, 13, 12))
     assert counts["sent"] == 1 and counts["failed"] == 1
     assert len(sent_to(simulator, "+447700900123")) == 1
+
+
+def test_an_opt_out_right_after_a_reminder_asks_an_officer_to_call(runtime, live_app):
+    from datetime import timezone as tz
+
+    from store.models import OfficerTask
+    from tests.factories import tenant_says
+
+    create_operative(runtime)
+    tenant = create_tenant(runtime)
+    start = datetime.now(tz.utc) + timedelta(days=1, hours=2)
+    create_visit(runtime, tenant, start, now=datetime.now(tz.utc) - timedelta(days=8))
+    with transaction(runtime.sessions) as session:
+        session.execute(Reminder.__table__.update().values(due_at=datetime.now(tz.utc) - timedelta(minutes=5)))
+    assert send_due_reminders(runtime, datetime.now(tz.utc))["sent"] == 1
+    assert tenant_says(live_app, "STOP", OptOutType="STOP") == []
+    with transaction(runtime.sessions) as session:
+        assert "opted_out_after_reminder" in session.scalars(select(OfficerTask.kind)).all()
