@@ -33,6 +33,8 @@ from dateparser.data import languages_info
 from dateparser.date import DateData, DateDataParser
 from dateparser.search import search_dates
 
+from service.i18n import LOCALES_DIR
+
 __all__ = [
     "day_words",
     "LONDON",
@@ -46,7 +48,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 LONDON = ZoneInfo("Europe/London")
-LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
 
 # Longer than any real SMS (four concatenated parts); the rest is ignored so
 # that a pasted essay cannot make parsing slow.

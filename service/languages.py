@@ -78,13 +78,13 @@ def requested_language(text: str, settings) -> str | None:
     "in Polish", "Polish please", "speak Polish" and each language's own phrases
     from config.yml ("po polsku").
     """
-    said = _fold(text)
+    said = fold(text)
     if not said or len(said) > 60:
         return None
     for language in configured_languages(settings):
-        names = {_fold(language.name_en), _fold(language.autonym)}
-        phrases = {_fold(phrase) for phrase in language.requests}
-        english = _fold(language.name_en)
+        names = {fold(language.name_en), fold(language.autonym)}
+        phrases = {fold(phrase) for phrase in language.requests}
+        english = fold(language.name_en)
         framed = {f"in {english}", f"{english} please", f"speak {english}", f"{english} pls", f"in {english} please"}
         if said in names or said in framed or any(_contains_phrase(said, phrase) for phrase in phrases | framed):
             return language.code
@@ -113,7 +113,7 @@ def detect_language(text: str, settings) -> str | None:
     return None
 
 
-def _fold(text: str) -> str:
+def fold(text: str) -> str:
     """Lower case, marks off, punctuation and spaces tidied: "Po Polsku!" and "po polsku" are one request.
 
     Marks are dropped on both sides of every comparison, so scripts whose vowel

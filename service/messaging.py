@@ -67,7 +67,7 @@ def store_inbound(runtime, form: dict) -> tuple[Message, bool]:
         channel, address = "sms", None
 
     with transaction(runtime.sessions) as session:
-        conversation = _conversation_for(session, address, channel) if address else None
+        conversation = conversation_for(session, address, channel) if address else None
         message = Message(
             direction="inbound",
             channel=channel,
@@ -95,7 +95,7 @@ def store_inbound(runtime, form: dict) -> tuple[Message, bool]:
     return message, False
 
 
-def _conversation_for(session, address: str, channel: str) -> Conversation:
+def conversation_for(session, address: str, channel: str) -> Conversation:
     found = session.scalar(select(Conversation).where(Conversation.address == address, Conversation.channel == channel))
     if found:
         return found
@@ -393,21 +393,25 @@ def _simplified_chinese():
     return opencc.OpenCC("t2s")
 
 
-def _reply(session, message: Message, conversation: Conversation, body: str) -> Message:
-    """Store one reply to `message` on the channel it came from, to be sent after commit."""
-    tenant_id = conversation.tenant_id
-    reply = Message(
+def outbound(conversation: Conversation, body: str, **fields) -> Message:
+    """A message to send on the conversation's own channel, plain punctuation, not yet handed over."""
+    return Message(
         direction="outbound",
         channel=conversation.channel,
         conversation_id=conversation.id,
-        tenant_id=tenant_id,
+        tenant_id=conversation.tenant_id,
         from_address="",
         to_address=twilio_address(conversation.channel, conversation.address),
         body=plain_punctuation(body),
         status="pending",
         state="pending",
-        reply_to_id=message.id,
+        **fields,
     )
+
+
+def _reply(session, message: Message, conversation: Conversation, body: str) -> Message:
+    """Store one reply to `message` on the channel it came from, to be sent after commit."""
+    reply = outbound(conversation, body, reply_to_id=message.id)
     session.add(reply)
     message.state = "answered"
     message.processed_at = utcnow()
@@ -457,18 +461,7 @@ def send_officer_reply(runtime, conversation_id: int, body: str, officer_id: int
             raise NotYours()
         if conversation.channel == "whatsapp" and not whatsapp_window_open(conversation, runtime.clock()):
             raise WindowClosed()
-        message = Message(
-            direction="outbound",
-            channel=conversation.channel,
-            conversation_id=conversation.id,
-            tenant_id=conversation.tenant_id,
-            from_address="",
-            to_address=twilio_address(conversation.channel, conversation.address),
-            body=plain_punctuation(body),
-            status="pending",
-            state="pending",
-            template_key=f"officer:{officer_id}",
-        )
+        message = outbound(conversation, body, template_key=f"officer:{officer_id}")
         session.add(message)
     deliver(runtime, message.id)
     with transaction(runtime.sessions) as session:

@@ -7,10 +7,8 @@ from sqlalchemy import select, update
 
 from service import i18n, messaging
 from service.dialogue import question_about
-from service.phones import twilio_address
-from service.sms import plain_punctuation
 from store.db import transaction
-from store.models import Conversation, Message, Reminder, Tenant, Visit
+from store.models import Conversation, Reminder, Tenant, Visit
 
 log = logging.getLogger(__name__)
 
@@ -80,30 +78,16 @@ def _send_one(runtime, reminder_id: int, now: datetime) -> str:
             log.info("reminder skipped", extra={"reminder_id": reminder_id, "visit_id": visit.id})
             return "skipped"
 
-        conversation = _conversation(session, tenant, channel)
+        conversation = messaging.conversation_for(session, tenant.phone, channel)
         locale = i18n.normalise_locale(tenant.language)
-        body = plain_punctuation(
-            i18n.render(
-                "reminder",
-                locale,
-                name=tenant.name.split()[0],
-                visit=i18n.render(f"visit_type.{visit.visit_type}", locale),
-                slot=i18n.format_slot(visit.slot_start, visit.slot_end, locale),
-            )
+        body = i18n.render(
+            "reminder",
+            locale,
+            name=tenant.name.split()[0],
+            visit=i18n.render(f"visit_type.{visit.visit_type}", locale),
+            slot=i18n.format_slot(visit.slot_start, visit.slot_end, locale),
         )
-        message = Message(
-            direction="outbound",
-            channel=channel,
-            conversation_id=conversation.id,
-            tenant_id=tenant.id,
-            visit_id=visit.id,
-            from_address="",
-            to_address=twilio_address(channel, tenant.phone),
-            body=body,
-            status="pending",
-            state="pending",
-            template_key=f"reminder.{reminder.kind}",
-        )
+        message = messaging.outbound(conversation, body, visit_id=visit.id, template_key=f"reminder.{reminder.kind}")
         session.add(message)
         session.flush()
         reminder.status, reminder.sent_at, reminder.message_id = "sent", now, message.id
@@ -130,15 +114,3 @@ def _channel_for(session, tenant: Tenant, now: datetime) -> str | None:
         if last_inbound and (now - last_inbound).total_seconds() < 24 * 3600:
             return "whatsapp"
     return None if tenant.sms_opted_out else "sms"
-
-
-def _conversation(session, tenant: Tenant, channel: str) -> Conversation:
-    found = session.scalar(
-        select(Conversation).where(Conversation.address == tenant.phone, Conversation.channel == channel)
-    )
-    if found:
-        return found
-    conversation = Conversation(address=tenant.phone, channel=channel, tenant_id=tenant.id, state={})
-    session.add(conversation)
-    session.flush()
-    return conversation

@@ -9,16 +9,16 @@ language we have on file.
 """
 
 import logging
-import unicodedata
 from functools import lru_cache
-from pathlib import Path
 
 import regex
 import yaml
 
+from service.i18n import LOCALES_DIR
+from service.languages import fold
+
 log = logging.getLogger(__name__)
 
-LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
 # Checked in this order: the first that matches decides the message.
 CATEGORIES = ("gas", "carbon_monoxide", "fire", "danger", "distress", "flood")
 
@@ -37,13 +37,6 @@ def emergency_in(text: str) -> str | None:
 def safety_message(category: str, locale: str) -> str:
     texts = _texts()
     return (texts.get(locale) or {}).get(category) or texts["en"][category]
-
-
-def fold(text: str) -> str:
-    """Lower case, marks and punctuation off, single spaces: how phrases and messages are compared."""
-    decomposed = unicodedata.normalize("NFKD", (text or "").casefold())
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return " ".join(regex.sub(r"[^\w\s]+", " ", stripped).split())
 
 
 @lru_cache(maxsize=1)

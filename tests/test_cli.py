@@ -10,6 +10,17 @@ from store.models import Reminder, Tenant, Visit
 from tests.factories import create_operative, create_tenant, create_visit, london, sent_to
 
 
+def visit_with_reminders_due(runtime):
+    """A tenant whose visit is tomorrow, with its reminders due five minutes ago."""
+    create_operative(runtime)
+    tenant = create_tenant(runtime)
+    now = datetime.now(timezone.utc)
+    create_visit(runtime, tenant, now + timedelta(days=1, hours=2), now=now - timedelta(days=8))
+    with transaction(runtime.sessions) as session:
+        session.execute(Reminder.__table__.update().values(due_at=now - timedelta(minutes=5)))
+    return tenant
+
+
 def test_seed_demo_loads_invented_tenants_with_drama_numbers(runtime, live_app):
     result = live_app.test_cli_runner().invoke(args=["seed-demo"])
     assert result.exit_code == 0, result.output
@@ -26,12 +37,7 @@ def test_seed_demo_loads_invented_tenants_with_drama_numbers(runtime, live_app):
 
 
 def test_reminders_command_sends_what_is_due_once(runtime, live_app, simulator):
-    create_operative(runtime)
-    tenant = create_tenant(runtime)
-    start = datetime.now(timezone.utc) + timedelta(days=1, hours=2)
-    create_visit(runtime, tenant, start, now=datetime.now(timezone.utc) - timedelta(days=8))
-    with transaction(runtime.sessions) as session:
-        session.execute(Reminder.__table__.update().values(due_at=datetime.now(timezone.utc) - timedelta(minutes=5)))
+    visit_with_reminders_due(runtime)
 
     first = live_app.test_cli_runner().invoke(args=["reminders"])
     second = live_app.test_cli_runner().invoke(args=["reminders"])
@@ -99,12 +105,7 @@ def test_an_opt_out_right_after_a_reminder_asks_an_officer_to_call(runtime, live
     from store.models import OfficerTask
     from tests.factories import tenant_says
 
-    create_operative(runtime)
-    tenant = create_tenant(runtime)
-    start = datetime.now(tz.utc) + timedelta(days=1, hours=2)
-    create_visit(runtime, tenant, start, now=datetime.now(tz.utc) - timedelta(days=8))
-    with transaction(runtime.sessions) as session:
-        session.execute(Reminder.__table__.update().values(due_at=datetime.now(tz.utc) - timedelta(minutes=5)))
+    visit_with_reminders_due(runtime)
     assert send_due_reminders(runtime, datetime.now(tz.utc))["sent"] == 1
     assert tenant_says(live_app, "STOP", OptOutType="STOP") == []
     with transaction(runtime.sessions) as session:
