@@ -8,6 +8,8 @@ from sqlalchemy import delete, select
 from service.visits import plan_reminders
 from store.db import transaction
 from store.models import (
+    Adjustment,
+    AuditEntry,
     Conversation,
     Message,
     OfficerTask,
@@ -28,7 +30,10 @@ TENANTS = [
     ("Zofia Nowak", "07700 900103", "pl", False, "88 Mill Lane", "LS8 4EF", "damp_survey", 4, "13:00"),
     ("Gethin Morgan", "07700 900104", "cy", False, "2 Quarry Row", "LS9 5GH", "repair", 6, "08:00"),
     ("Samira Haddad", "07700 900105", "ar", True, "17 Elm Terrace", "LS10 6JK", "tenancy_audit", 8, "14:00"),
+    ("Ruth Ellis", "07700 900106", "en", False, "9 Birch Walk", "LS11 7LM", "alarm_check", 2, "11:00"),
 ]
+# Ruth's number has not been checked yet: the assistant asks for her address before saying anything.
+UNCHECKED_PHONES = {"07700 900106"}
 OPERATIVES = [
     ("Priya Shah", ["gas", "repairs"]),
     ("Tom Walsh", ["electrical", "repairs"]),
@@ -40,7 +45,8 @@ def seed(runtime, reset: bool = False) -> dict:
     now = datetime.now(timezone.utc)
     with transaction(runtime.sessions) as session:
         if reset:
-            for model in (Reminder, VisitEvent, OfficerTask, Message, Visit, Conversation, Property, Tenant, Operative):
+            tables = (Adjustment, AuditEntry, Reminder, VisitEvent, OfficerTask, Message, Visit, Conversation)
+            for model in (*tables, Property, Tenant, Operative):
                 session.execute(delete(model))
         if session.scalar(select(Tenant.id).limit(1)) is not None:
             return {}
@@ -58,6 +64,7 @@ def seed(runtime, reset: bool = False) -> dict:
                 whatsapp=whatsapp,
                 language=language,
                 preferred_channel="whatsapp" if whatsapp else "sms",
+                phone_verified_at=None if phone in UNCHECKED_PHONES else now,
             )
             home = Property(
                 reference=f"P-{index:04d}", address_line1=street, town="Leeds", postcode=postcode, tenant=tenant

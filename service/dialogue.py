@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service import i18n
+from service import adjustments, i18n, identity, needs
 from service.dates import parse_requested_time
 from service.handoff import request_handoff
 from service.languages import detect_language, language_by_code
@@ -135,18 +135,42 @@ class Turn:
         codes = tuple(dict.fromkeys(language.dateparser_code for language in languages if language))
         return parse_requested_time(self.text, since or self.now, languages=codes or ("en",))
 
+    @property
+    def discreet(self) -> bool:
+        return adjustments.discreet_for(self.session, self.tenant.id) is not None
+
     def describe(self, visit: Visit) -> dict:
+        # In discreet contact a message never says what the visit is for.
+        visit_type = "discreet" if self.discreet else visit.visit_type
         return {
-            "visit": i18n.render(f"visit_type.{visit.visit_type}", self.locale),
+            "visit": i18n.render(f"visit_type.{visit_type}", self.locale),
             "slot": i18n.format_slot(visit.slot_start, visit.slot_end, self.locale),
         }
 
     def actor(self) -> str:
         return "tenant"
 
+    def task(self, kind: str, detail: str, visit: Visit | None = None) -> None:
+        """Something a person at the provider must pick up, linked to this message."""
+        self.session.add(
+            OfficerTask(
+                kind=kind,
+                tenant_id=self.tenant.id,
+                conversation_id=self.conversation.id,
+                message_id=self.message.id,
+                visit_id=visit.id if visit else None,
+                detail=detail,
+            )
+        )
+
 
 def handle_turn(turn: Turn, action: str, intent: str, confidence: float) -> None:
     """Carry out `action` for this message, leaving the replies in turn.replies."""
+    pending = turn.open_question()
+
+    if needs.handle(turn, pending, action):
+        turn.count_misunderstanding(reset=True)
+        return
     pending = turn.open_question()
 
     if _answers_a_choice(turn, pending):
@@ -185,7 +209,7 @@ def _affirm(turn: Turn, pending: dict, intent: str, confidence: float) -> None:
 
     if kind == "cancel_visit" and visit:
         cancel_visit(turn.session, visit, turn.actor(), turn.message.id)
-        _task(turn, "visit_cancelled", visit=visit, detail="Tenant cancelled by text; offer a new date.")
+        turn.task("visit_cancelled", "Tenant cancelled by text; offer a new date.", visit=visit)
         turn.set_pending(None)
         turn.say("cancelled", **turn.describe(visit))
         return
@@ -246,6 +270,9 @@ def _cannot_make_it(turn: Turn, pending: dict, intent: str, confidence: float) -
 
 
 def _answer_question(turn: Turn, pending: dict, intent: str, confidence: float) -> None:
+    if intent == "ask_at_door":
+        _answer_door(turn)
+        return
     visit = _focus_visit(turn)
     if visit is None:
         _no_visit_or_pick(turn, then=None)
@@ -255,7 +282,7 @@ def _answer_question(turn: Turn, pending: dict, intent: str, confidence: float) 
     if intent == "ask_who":
         operative = visit.operative.first_name if visit.operative else i18n.render("operative_unknown", turn.locale)
         turn.say("who_answer", operative=operative, **described)
-    elif intent == "ask_what":
+    elif intent == "ask_what" and not turn.discreet:
         turn.replies.append(i18n.render(f"visit_purpose.{visit.visit_type}", turn.locale))
         turn.say("when_answer", **described)
     elif intent == "ask_duration":
@@ -263,6 +290,18 @@ def _answer_question(turn: Turn, pending: dict, intent: str, confidence: float) 
         turn.say("duration_answer", length=_length_words(minutes, turn.locale), **described)
     else:
         turn.say("when_answer", **described)
+
+
+def _answer_door(turn: Turn) -> None:
+    """ "Someone is at my door, is it you?": yes with the code to ask for, or no and stay safe."""
+    visit = identity.visit_at_door(turn.session, turn.tenant.id, turn.now)
+    if visit is None:
+        turn.task("unexpected_caller", "The tenant asked about someone at their door; no visit is booked now.")
+        turn.say("door_no")
+        return
+    turn.set_focus(visit)
+    operative = visit.operative.first_name if visit.operative else i18n.render("operative_unknown", turn.locale)
+    turn.say("door_yes", operative=operative, code=identity.doorstep_code(visit), **turn.describe(visit))
 
 
 def _thanks(turn: Turn, pending: dict, intent: str, confidence: float) -> None:
@@ -293,7 +332,7 @@ def _request_human(turn: Turn, pending: dict, intent: str, confidence: float) ->
 
 
 def _hand_to_a_person(turn: Turn, reason: str, detail: str) -> None:
-    _task(turn, "handoff", detail=detail)
+    turn.task("handoff", detail)
     request_handoff(turn.conversation, reason, turn.now)
     turn.say("handoff")
     turn.conversation.holding_sent = True
@@ -304,7 +343,7 @@ def _stop(turn: Turn, pending: dict, intent: str, confidence: float) -> None:
         turn.tenant.whatsapp_opted_out = True
     else:
         turn.tenant.sms_opted_out = True
-    _task(turn, "tenant_opted_out", detail="Tenant asked for no more texts; contact them another way.")
+    turn.task("tenant_opted_out", "Tenant asked for no more texts; contact them another way.")
     turn.set_pending(None)
     turn.say("opted_out")
 
@@ -450,6 +489,7 @@ def _confirm(turn: Turn, visit: Visit) -> None:
         return
     confirm_visit(turn.session, visit, turn.actor(), turn.message.id)
     turn.say("confirmed", **turn.describe(visit))
+    needs.maybe_ask(turn)
 
 
 def _ask_new_time(turn: Turn, visit: Visit) -> None:
@@ -463,6 +503,9 @@ def _offer_slots_for(turn: Turn, visit: Visit | None, wanted) -> None:
         _no_visit_or_pick(turn, then="ask_time")
         return
     visit_type = turn.settings.visit_types.get(visit.visit_type, {})
+    minutes = adjustments.slot_minutes(
+        turn.session, turn.tenant.id, visit_type.get("minutes", 60), turn.settings.section("adjustments")
+    )
     assistant = turn.settings.section("assistant")
     slots = find_free_slots(
         turn.session,
@@ -470,7 +513,7 @@ def _offer_slots_for(turn: Turn, visit: Visit | None, wanted) -> None:
         wanted.start,
         wanted.end,
         now=turn.now,
-        minutes=visit_type.get("minutes", 60),
+        minutes=minutes,
         skill=visit_type.get("skill"),
         limit=assistant.get("slots_offered", 3),
         search_days=assistant.get("search_days", 21),
@@ -502,6 +545,7 @@ def _move(turn: Turn, visit: Visit, slot: Slot) -> None:
         return
     turn.set_pending(None)
     turn.say("moved", **turn.describe(visit))
+    needs.maybe_ask(turn)
 
 
 @dataclass(frozen=True)
@@ -556,19 +600,6 @@ def _visit_by_id(turn: Turn, visit_id) -> Visit | None:
     if visit and visit.tenant_id == turn.tenant.id and visit.is_open:
         return visit
     return None
-
-
-def _task(turn: Turn, kind: str, visit: Visit | None = None, detail: str | None = None) -> None:
-    turn.session.add(
-        OfficerTask(
-            kind=kind,
-            tenant_id=turn.tenant.id,
-            conversation_id=turn.conversation.id,
-            message_id=turn.message.id,
-            visit_id=visit.id if visit else None,
-            detail=detail,
-        )
-    )
 
 
 def question_about(visit: Visit, kind: str, now: datetime) -> dict:

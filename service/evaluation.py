@@ -33,6 +33,7 @@ INTENT_TO_LABEL = {
     "ask_who": "other",
     "ask_what": "other",
     "ask_duration": "other",
+    "ask_at_door": "other",
     # The assistant does nothing with a message it cannot place but say so and offer
     # its menu: the same outcome as a request it cannot serve.
     "nlu_fallback": "out_of_scope",

@@ -124,5 +124,19 @@ def fold(text: str) -> str:
     return " ".join(regex.sub(r"[^\w\s]+", " ", stripped).split())
 
 
+def phrase_pattern(phrases) -> regex.Pattern:
+    """One pattern for folded phrases: whole words where the script uses spaces, substrings for Chinese."""
+    if not phrases:
+        return regex.compile(r"(?!)")
+    pieces = []
+    for phrase in sorted(phrases, key=len, reverse=True):
+        body = regex.escape(phrase)
+        if regex.search(r"\p{Han}", phrase):
+            pieces.append(body)
+        else:
+            pieces.append(rf"(?<!\w){body}(?!\w)")
+    return regex.compile("|".join(pieces))
+
+
 def _contains_phrase(said: str, phrase: str) -> bool:
     return bool(phrase) and regex.search(rf"(?<!\w){regex.escape(phrase)}(?!\w)", said) is not None

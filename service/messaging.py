@@ -17,8 +17,8 @@ import opencc
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from service import i18n
-from service.dialogue import Turn, handle_turn
+from service import adjustments, i18n, identity
+from service.dialogue import Turn, handle_turn, question_about
 from service.handoff import request_handoff, with_a_person
 from service.languages import detect_language, language_by_code, requested_language
 from service.phones import InvalidPhoneNumber, split_address, twilio_address
@@ -26,6 +26,7 @@ from service.rasa_client import RasaUnavailable
 from service.safety import emergency_in, safety_message
 from service.sms import plain_punctuation
 from service.twilio_gateway import SendError
+from service.visits import open_visits
 from store.db import transaction
 from store.models import Conversation, Message, OfficerTask, Tenant
 
@@ -169,6 +170,10 @@ def _answer_without_rasa(runtime, message_id: int) -> bool:
         opt_out = opt_out if opt_out in TWILIO_OPT_OUT_TYPES else ""
         body = clean_text(message.body)
         max_chars = runtime.settings.section("assistant").get("max_understood_chars", 500)
+        discreet = adjustments.discreet_for(session, tenant.id) if tenant else None
+        if discreet and not opt_out and not adjustments.is_exit_word(discreet, body):
+            # Writing to us again is the tenant's own choice: the quiet after an exit word ends.
+            discreet.settings = {**discreet.settings, "silenced_until": None}
 
         if opt_out:
             # Twilio has already answered the keyword itself; we record the choice and stay quiet.
@@ -183,6 +188,8 @@ def _answer_without_rasa(runtime, message_id: int) -> bool:
                     "The tenant opted out of texts just after a reminder; please call them.",
                 )
             message.state = "answered"
+        elif tenant and adjustments.is_exit_word(discreet, body):
+            _end_discreetly(runtime, session, message, conversation, tenant, discreet, locale)
         elif emergency := emergency_in(body):
             _answer_emergency(runtime, session, message, conversation, tenant, emergency)
         elif tenant is None:
@@ -212,9 +219,60 @@ def _answer_without_rasa(runtime, message_id: int) -> bool:
             _reply(
                 session, message, conversation, i18n.render("language_switched", requested, language=language.autonym)
             )
+        elif identity.must_check(runtime.settings, tenant):
+            _check_number(runtime, session, message, conversation, tenant, body, locale)
         else:
             return False
         return True
+
+
+def _end_discreetly(runtime, session, message, conversation, tenant, discreet, locale) -> None:
+    """The tenant's exit word: one ordinary line, every open question dropped, then quiet."""
+    now = runtime.clock()
+    hours = runtime.settings.section("adjustments").get("silence_after_exit_word_hours", 24)
+    discreet.settings = {**discreet.settings, "silenced_until": (now + timedelta(hours=hours)).isoformat()}
+    for each in session.scalars(select(Conversation).where(Conversation.tenant_id == tenant.id)):
+        each.state = {**(each.state or {}), "pending": None}
+    _officer_task(session, message, "safeguarding", "The tenant sent their exit word. Contact only at safe times.")
+    reply = _reply(session, message, conversation, i18n.render("discreet_exit", locale))
+    reply.template_key = "discreet_exit"
+
+
+def _check_number(runtime, session, message, conversation, tenant, body, locale) -> None:
+    """Nothing about a visit goes to a number until it answers with the tenant's address or postcode."""
+    now = runtime.clock()
+    outcome = identity.answer_check(session, runtime.settings, conversation, tenant, body, now)
+    if outcome == "asked":
+        _reply(session, message, conversation, i18n.render("verify_ask", locale))
+    elif outcome == "retry":
+        _reply(session, message, conversation, i18n.render("verify_retry", locale))
+    elif outcome == "failed":
+        _officer_task(session, message, "identity_check_failed", "A number could not be checked as the tenant's.")
+        request_handoff(conversation, "identity_check", now)
+        conversation.holding_sent = True
+        _reply(session, message, conversation, i18n.render("verify_failed", locale))
+    else:
+        lines = [i18n.render("verify_ok", locale)]
+        visits = open_visits(session, tenant.id, now)
+        if visits:
+            # Now it is safe to say what we wrote about, and let a "yes" confirm it.
+            visit = visits[0]
+            visit_type = "discreet" if adjustments.discreet_for(session, tenant.id) else visit.visit_type
+            lines.append(
+                i18n.render(
+                    "greeting",
+                    locale,
+                    name=tenant.name.split()[0],
+                    visit=i18n.render(f"visit_type.{visit_type}", locale),
+                    slot=i18n.format_slot(visit.slot_start, visit.slot_end, locale),
+                )
+            )
+            conversation.state = {
+                **(conversation.state or {}),
+                "visit_id": visit.id,
+                "pending": question_about(visit, "confirm_visit", now),
+            }
+        _reply(session, message, conversation, "\n".join(lines))
 
 
 def answer_emergency_now(runtime, message_id: int) -> bool:
@@ -353,7 +411,8 @@ def answer_turn(runtime, conversation_id: int, message_id: int, action: str, int
         if turn.replies:
             reply = _reply(session, message, conversation, "\n".join(turn.replies))
             # The one message allowed through after an opt-out is the one that confirms it.
-            reply.template_key = "opted_out" if action == "action_stop" else None
+            opted_out = action == "action_stop" and _opted_out(tenant, conversation.channel)
+            reply.template_key = "opted_out" if opted_out else None
         else:
             message.state = "answered"
         return True

@@ -11,11 +11,10 @@ language we have on file.
 import logging
 from functools import lru_cache
 
-import regex
 import yaml
 
 from service.i18n import LOCALES_DIR
-from service.languages import fold
+from service.languages import fold, phrase_pattern
 
 log = logging.getLogger(__name__)
 
@@ -40,27 +39,13 @@ def safety_message(category: str, locale: str) -> str:
 
 
 @lru_cache(maxsize=1)
-def _patterns() -> dict[str, regex.Pattern]:
+def _patterns() -> dict:
     phrases: dict[str, set[str]] = {category: set() for category in CATEGORIES}
     for path in sorted(LOCALES_DIR.glob("*/safety_words.yml")):
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         for category in CATEGORIES:
             phrases[category].update(fold(str(phrase)) for phrase in data.get(category) or [] if fold(str(phrase)))
-    return {category: _alternation(found) for category, found in phrases.items()}
-
-
-def _alternation(phrases: set[str]) -> regex.Pattern:
-    """Whole words for scripts written with spaces; plain substrings for Chinese, which has none."""
-    if not phrases:
-        return regex.compile(r"(?!)")
-    pieces = []
-    for phrase in sorted(phrases, key=len, reverse=True):
-        body = regex.escape(phrase)
-        if regex.search(r"\p{Han}", phrase):
-            pieces.append(body)
-        else:
-            pieces.append(rf"(?<!\w){body}(?!\w)")
-    return regex.compile("|".join(pieces))
+    return {category: phrase_pattern(found) for category, found in phrases.items()}
 
 
 @lru_cache(maxsize=1)

@@ -49,6 +49,26 @@ TEXTS = {
     "reminder": N_(
         "Hello %(name)s, your %(visit)s is on %(slot)s. Reply YES to confirm, or reply CHANGE if you need another time."
     ),
+    "reminder_day_before": N_(
+        "Hello %(name)s, your %(visit)s is tomorrow, %(slot)s. %(operative)s will come and will tell you "
+        "the code %(code)s, so you know it is us. Reply YES to confirm, or CHANGE for another time."
+    ),
+    "reminder_plain": N_(
+        "%(slot)s: we are coming to your home for your %(visit)s. "
+        "Reply YES if this is OK. Reply CHANGE for another time."
+    ),
+    "reminder_discreet": N_(
+        "Hello, a reminder of your appointment on %(slot)s. "
+        "Reply YES if that still suits you, or CHANGE for another time."
+    ),
+    "reminder_discreet_day_before": N_(
+        "Hello, your appointment is tomorrow, %(slot)s. %(operative)s will tell you the code %(code)s. "
+        "Reply YES if that still suits you, or CHANGE for another time."
+    ),
+    "reminder_unverified": N_(
+        "Hello, we have a message about a visit to your home. To see it, please reply with the first line "
+        "of your address or your postcode."
+    ),
     # Answers about a visit.
     "confirmed": N_("Thank you, your %(visit)s on %(slot)s is confirmed. We will remind you the evening before."),
     "already_confirmed": N_("Thank you, your %(visit)s on %(slot)s is already confirmed."),
@@ -90,6 +110,83 @@ TEXTS = {
     ),
     "opted_out": N_("You will not get any more texts from us. Reply START if you change your mind."),
     "opted_in": N_("Thank you. You will get our texts again."),
+    # Someone at the door: is it really us?
+    "door_yes": N_(
+        "Yes, %(operative)s is booked to visit you now for your %(visit)s. Ask them to tell you your code. "
+        "It should be %(code)s. If it is not, please do not let them in."
+    ),
+    "door_no": N_("We have nobody booked to visit you now. Please do not let them in. If you feel unsafe, call 999."),
+    # Checking a number is the tenant's before sharing any visit detail.
+    "verify_ask": N_(
+        "Before we share any visit details, please help us check this number is yours. "
+        "What is the first line of your address, or your postcode?"
+    ),
+    "verify_retry": N_(
+        "Sorry, that does not match our records. Please try again: what is the first line of your address, "
+        "or your postcode?"
+    ),
+    "verify_ok": N_("Thank you, that's confirmed."),
+    "verify_failed": N_("Sorry, we could not check this number. A member of our team will contact you."),
+    # What would make a visit easier (adjustments).
+    "ask_needs": N_(
+        "Is there anything that would make the visit easier for you? For example more time to get to the door, "
+        "an interpreter, or someone with you. Just tell us, or reply NO."
+    ),
+    "needs_none": N_("Thank you. If anything changes, just tell us at any time."),
+    "needs_tell_more": N_("Please tell us in a few words what would help."),
+    "needs_consent": N_(
+        "Thank you for telling us. Can we keep a note of this so we can plan your visits around it? "
+        "Only staff who arrange your visits will see it. Reply YES or NO."
+    ),
+    "needs_recorded": N_("Thank you, we have made a note."),
+    "needs_not_recorded": N_("That's fine, we have not kept a note. You can tell us again at any time."),
+    "effect.no_calls": N_(
+        "We will only contact you by text, never by phone. The person visiting will knock loudly and wait."
+    ),
+    "effect.extra_time": N_(
+        "The person visiting will wait longer at your door, and we will book longer visits for you."
+    ),
+    "effect.support_person": N_(
+        "We will plan your visits so your support person can be there. "
+        "Someone from our team will contact you to arrange it."
+    ),
+    "effect.interpreter": N_(
+        "We will book an interpreter for your visits. Someone from our team will contact you to arrange it."
+    ),
+    "effect.female_operative": N_(
+        "We will ask for a woman to do your visits. Someone from our team will let you know."
+    ),
+    "effect.extra_reminders": N_("We will also send you a reminder on the morning of each visit."),
+    "effect.call_before": N_("Someone from our team will phone you the day before each visit."),
+    "effect.plain_language": N_("We will keep our messages short and simple."),
+    "effect.other": N_("Someone from our team will read what you told us and contact you about it."),
+    # Discreet contact, for tenants for whom a message could be unsafe.
+    "visit_type.discreet": N_("appointment"),
+    "discreet_consent": N_(
+        "Thank you for telling us. We can keep our texts private: they will not say who we are, what the visit "
+        "is for or your address. Only our safeguarding team will see this. Is that OK? Reply YES or NO."
+    ),
+    "discreet_ask_times": N_("When is it safe for us to text you? For example: weekdays 10am to 2pm."),
+    "discreet_times_unclear": N_(
+        "Sorry, I did not catch the times. Please give a start and an end time, for example 10am to 2pm."
+    ),
+    "discreet_ask_word": N_(
+        "If you ever need to end a chat quickly, choose a word to send us. We will reply with a short, ordinary "
+        "message and stop. What word would you like?"
+    ),
+    "discreet_done": N_(
+        "Thank you. We will only text you between %(start)s and %(end)s. If you send %(word)s, we will stop at once. "
+        "Someone from our safeguarding team will contact you at a safe time."
+    ),
+    "discreet_exit": N_("OK, thank you. Bye."),
+    # Deleting what we hold about a tenant's needs.
+    "erase_ask": N_(
+        "Do you want us to delete the notes we keep about your needs and circumstances? "
+        "Reply YES to delete them, or NO to keep them."
+    ),
+    "erased": N_("Done. We have deleted those notes."),
+    "erase_kept": N_("OK, we have kept your notes."),
+    "nothing_to_erase": N_("We do not keep any notes about your needs or circumstances."),
     # Messages we cannot read as text.
     "unknown_number": N_(
         "Hello. We cannot find this number in our records, so we cannot share visit details. "

@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from service import adjustments
 from service.slots import Slot, slot_is_free
 from store.models import OPEN_VISIT_STATUSES, Operative, Reminder, Visit, VisitEvent
 
@@ -47,6 +48,7 @@ def move_visit(
 
     old_start = visit.slot_start
     visit.slot_start, visit.slot_end, visit.operative_id = slot.start, slot.end, slot.operative_id
+    visit.doorstep_code = None  # a code is good for one slot only
     record(session, visit, "moved", actor, old_slot_start=old_start, new_slot_start=slot.start, message_id=message_id)
     visit.status = "confirmed"
     record(session, visit, "confirmed", actor, message_id=message_id)
@@ -61,30 +63,55 @@ def _drop_pending_reminders(session: Session, visit: Visit) -> None:
     )
 
 
-def plan_reminders(session: Session, visit: Visit, settings, now: datetime) -> list[Reminder]:
-    """Store the reminder plan from config.yml; times already past are left out."""
+def plan_reminders(session: Session, visit: Visit, settings, now: datetime, keep_sent: bool = False) -> list[Reminder]:
+    """Store the reminder plan from config.yml and the tenant's needs; times already past are left out.
+
+    Every time is moved out of the quiet hours and, for a tenant in discreet
+    contact, into the hours they said are safe. A pending reminder the plan no
+    longer has is replaced. With `keep_sent`, reminders already sent stay as
+    they are (a new need adds steps, it does not resend).
+    """
     reminders_config = settings.section("reminders")
     quiet = reminders_config.get("quiet_hours") or {}
+    discreet = adjustments.discreet_for(session, visit.tenant_id)
+    steps = list(reminders_config.get("plan", []))
+    steps += adjustments.extra_reminder_steps(session, visit.tenant_id, settings.section("adjustments"))
+
+    wanted = {}
+    for step in steps:
+        due = _outside_quiet_hours(_due_time(visit.slot_start, step), quiet)
+        due = adjustments.within_safe_hours(discreet, due, before=visit.slot_start)
+        if now < due < visit.slot_start:
+            wanted[step["kind"]] = due
+
+    existing = {r.kind: r for r in session.scalars(select(Reminder).where(Reminder.visit_id == visit.id))}
+    for kind, reminder in existing.items():
+        if kind not in wanted and reminder.status == "pending":
+            reminder.status = "replaced"
+
     planned = []
-    for step in reminders_config.get("plan", []):
-        due = _due_time(visit.slot_start, step)
-        due = _outside_quiet_hours(due, quiet)
-        if due <= now or due >= visit.slot_start:
+    for kind, due in wanted.items():
+        reminder = existing.get(kind)
+        if reminder and keep_sent and reminder.status not in ("pending", "replaced"):
             continue
-        kind = step["kind"]
-        existing = session.scalar(select(Reminder).where(Reminder.visit_id == visit.id, Reminder.kind == kind))
-        if existing:
-            existing.due_at, existing.status, existing.sent_at, existing.message_id = due, "pending", None, None
-            planned.append(existing)
-        else:
-            reminder = Reminder(visit_id=visit.id, kind=kind, due_at=due, status="pending")
+        if reminder is None:
+            reminder = Reminder(visit_id=visit.id, kind=kind)
             session.add(reminder)
-            planned.append(reminder)
+        reminder.due_at, reminder.status, reminder.sent_at, reminder.message_id = due, "pending", None, None
+        planned.append(reminder)
     return planned
+
+
+def replan_for_tenant(session: Session, tenant_id: int, settings, now: datetime) -> None:
+    """After a tenant's needs change, every open visit's plan follows them."""
+    for visit in open_visits(session, tenant_id, now):
+        plan_reminders(session, visit, settings, now, keep_sent=True)
 
 
 def _due_time(slot_start: datetime, step: dict) -> datetime:
     local_start = slot_start.astimezone(LONDON)
+    if "hours_before" in step:
+        return slot_start - timedelta(hours=step["hours_before"])
     if "at" in step:
         # "the evening before": a wall-clock time on the previous day, right across clock changes.
         day = local_start.date() - timedelta(days=step.get("days_before", 1))

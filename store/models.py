@@ -43,6 +43,11 @@ class Tenant(Base):
     preferred_channel: Mapped[str] = mapped_column(String(16), default="sms")
     sms_opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
     whatsapp_opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    # When this phone number was shown to be the tenant's (by the tenant answering a
+    # check, or by the provider). Until then no visit detail is sent to it.
+    phone_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The assistant asks once what would make visits easier; this says it has.
+    needs_asked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     properties: Mapped[list["Property"]] = relationship(back_populates="tenant")
@@ -91,6 +96,8 @@ class Visit(Base):
     slot_start: Mapped[datetime] = mapped_column(UTCDateTime)
     slot_end: Mapped[datetime] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(20), default="booked")
+    # Said by the operative at the door so the tenant knows it is really us; new for each slot.
+    doorstep_code: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -221,6 +228,36 @@ class OfficerTask(Base):
     visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"))
     detail: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Adjustment(Base):
+    """Something a tenant needs for visits to work, in their own words, and what we do about it.
+
+    Health, disability and safeguarding needs are special-category data: the
+    database refuses one without a recorded consent. Restricted rows (discreet
+    contact for domestic-abuse reasons) are shown only to safeguarding officers.
+    """
+
+    __tablename__ = "adjustments"
+    __table_args__ = (
+        CheckConstraint(
+            "special_category = false OR consent_at IS NOT NULL", name="ck_adjustments_special_category_consent"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[str] = mapped_column(Text, default="")  # the tenant's own words
+    # Kind-specific choices, e.g. discreet contact's safe hours, channel and exit word.
+    settings: Mapped[dict] = mapped_column(JSON, default=dict)
+    special_category: Mapped[bool] = mapped_column(Boolean, default=False)
+    restricted: Mapped[bool] = mapped_column(Boolean, default=False)
+    consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    consent_how: Mapped[str | None] = mapped_column(String(80))
+    recorded_by: Mapped[str] = mapped_column(String(40))  # assistant, officer:<id>
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 OFFICER_ROLES = ("officer", "safeguarding", "specialist", "admin")

@@ -29,7 +29,11 @@ def create_operative(runtime, name="Priya Shah", skills=("gas", "repairs", "elec
     return operative
 
 
-def create_tenant(runtime, phone="+447700900123", name="Amara Okafor", language="en", whatsapp=False):
+def create_tenant(
+    runtime, phone="+447700900123", name="Amara Okafor", language="en", whatsapp=False, verified=True, needs_asked=True
+):
+    """A tenant as most tests want one: number already checked, and already asked about their needs."""
+    checked = datetime(2024, 1, 2, tzinfo=timezone.utc)
     with transaction(runtime.sessions) as session:
         tenant = Tenant(
             name=name,
@@ -37,6 +41,8 @@ def create_tenant(runtime, phone="+447700900123", name="Amara Okafor", language=
             language=language,
             whatsapp=whatsapp,
             preferred_channel="whatsapp" if whatsapp else "sms",
+            phone_verified_at=checked if verified else None,
+            needs_asked_at=checked if needs_asked else None,
         )
         home = Property(address_line1="12 Larch Close", town="Leeds", postcode="LS6 2AB", tenant=tenant)
         session.add_all([tenant, home])

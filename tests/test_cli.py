@@ -24,11 +24,11 @@ def visit_with_reminders_due(runtime):
 def test_seed_demo_loads_invented_tenants_with_drama_numbers(runtime, live_app):
     result = live_app.test_cli_runner().invoke(args=["seed-demo"])
     assert result.exit_code == 0, result.output
-    assert "5 tenants" in result.output
+    assert "6 tenants" in result.output
     with transaction(runtime.sessions) as session:
         phones = session.scalars(select(Tenant.phone)).all()
         assert all(phone.startswith("+447700900") for phone in phones)
-        assert session.scalar(select(func.count()).select_from(Visit)) == 5
+        assert session.scalar(select(func.count()).select_from(Visit)) == 6
         assert session.scalar(select(func.count()).select_from(Reminder)) > 0
 
     again = live_app.test_cli_runner().invoke(args=["seed-demo"])

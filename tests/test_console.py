@@ -15,9 +15,11 @@ from tests.console_factories import (
     csrf_token,
     get_conversation,
     open_conversation,
+    page,
     post_form,
     queue_conversation,
     sign_in,
+    taken_conversation,
 )
 from tests.factories import create_operative, create_tenant, create_visit, get_visit, london, sent_to, tenant_says
 
@@ -39,21 +41,6 @@ def officer(runtime):
 def signed_in(client, officer):
     assert sign_in(client).status_code == 302
     return client
-
-
-def taken_conversation(runtime, client, officer, tenant, channel="sms"):
-    """A conversation the signed-in officer has taken over from the queue."""
-    conversation = open_conversation(runtime, tenant, channel=channel)
-    queue_conversation(runtime, conversation.id, runtime.clock())
-    post_form(client, f"/console/conversations/{conversation.id}/take-over")
-    assert get_conversation(runtime, conversation.id).assigned_officer_id == officer.id
-    return conversation
-
-
-def page(client, path: str) -> str:
-    answer = client.get(path)
-    assert answer.status_code == 200, answer.status_code
-    return answer.get_data(as_text=True)
 
 
 # Signing in.

@@ -18,7 +18,8 @@ log = logging.getLogger(__name__)
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates", static_folder="static")
 
 PUBLIC = "public"
-# Every role works conversations; narrower routes (safeguarding details, the audit trail) name their own.
+# Every role works conversations, but safeguarding cases only safeguarding officers (see access.py);
+# narrower routes (the audit trail) name their own roles.
 CONVERSATION_ROLES = OFFICER_ROLES
 ADMIN_ROLES = ("admin",)
 

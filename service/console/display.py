@@ -23,6 +23,38 @@ ACTIONS = {
     "moved_visit": "Moved a visit",
     "escalated": "Escalated to the specialist team",
     "handed_back": "Handed back to the assistant",
+    "recorded_adjustment": "Recorded a need",
+    "removed_adjustment": "Removed a need",
+    "erased_needs": "Erased needs and safeguarding notes",
+    "verified_number": "Marked the number verified",
+}
+# What each kind of need means, for an officer. The tenant's own words are shown beside it.
+NEED_KINDS = {
+    "no_calls": "Text only: no phone calls",
+    "extra_time": "Needs extra time to get to the door",
+    "support_person": "Wants their support person at visits",
+    "interpreter": "Needs an interpreter",
+    "female_operative": "Asked for a female operative",
+    "extra_reminders": "Wants extra reminders",
+    "call_before": "Wants a call before the visit",
+    "plain_language": "Needs short, plain words",
+    "discreet": "Discreet contact (safeguarding)",
+    "other": "Another need: read the tenant's words",
+}
+# How a tenant agreed to a note being kept, as an officer records it; the sentence is what is stored.
+CONSENT_WAYS = {
+    "phone": "tenant agreed on a phone call",
+    "in_person": "tenant agreed in person",
+    "writing": "tenant agreed in writing",
+    "text": "tenant agreed by text",
+}
+VISIT_EVENTS = {
+    "booked": "Booked",
+    "confirmed": "Confirmed",
+    "cancelled": "Cancelled",
+    "moved": "Moved",
+    "completed": "Completed",
+    "no_access": "No access: nobody let the operative in",
 }
 
 
@@ -54,6 +86,14 @@ def action(code: str) -> str:
     return ACTIONS.get(code, code.replace("_", " ").capitalize())
 
 
+def need_kind(code: str) -> str:
+    return NEED_KINDS.get(code, code.replace("_", " ").capitalize())
+
+
+def visit_event(code: str) -> str:
+    return VISIT_EVENTS.get(code, code.replace("_", " ").capitalize())
+
+
 def visit_type(code: str) -> str:
     return i18n.render(f"visit_type.{code}", "en")
 
@@ -70,5 +110,7 @@ def display_helpers() -> dict:
         "reason_label": reason,
         "action_label": action,
         "visit_type_label": visit_type,
+        "need_label": need_kind,
+        "event_label": visit_event,
         "slot_label": slot,
     }

@@ -3,6 +3,7 @@
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from service.console.access import visible_conversations
 from service.handoff import OFFICER, QUEUED
 from service.phones import InvalidPhoneNumber, normalise_phone
 from store.models import AuditEntry, Conversation, Message, Officer, OfficerTask, Tenant, Visit
@@ -11,20 +12,20 @@ SEARCH_LIMIT = 50
 TRANSCRIPT_LIMIT = 500
 
 
-def conversations_with_people(session: Session) -> list[Conversation]:
-    """Queued or taken conversations: urgent first, then the longest waiting."""
+def conversations_with_people(session: Session, role: str) -> list[Conversation]:
+    """Queued or taken conversations `role` may see: urgent first, then the longest waiting."""
     return list(
         session.scalars(
             select(Conversation)
-            .where(Conversation.owner.in_((QUEUED, OFFICER)))
+            .where(Conversation.owner.in_((QUEUED, OFFICER)), visible_conversations(role))
             .options(selectinload(Conversation.tenant))
             .order_by(Conversation.handoff_urgent.desc(), Conversation.handoff_at.asc().nulls_last(), Conversation.id)
         )
     )
 
 
-def find_conversations(session: Session, query: str) -> list[Conversation]:
-    """Conversations whose tenant's name contains `query`, or whose number is `query` written any UK way."""
+def find_conversations(session: Session, query: str, role: str) -> list[Conversation]:
+    """Conversations `role` may see whose tenant's name contains `query`, or whose number is it in any UK form."""
     query = query.strip()
     if not query:
         return []
@@ -37,7 +38,7 @@ def find_conversations(session: Session, query: str) -> list[Conversation]:
         session.scalars(
             select(Conversation)
             .outerjoin(Tenant, Conversation.tenant_id == Tenant.id)
-            .where(or_(*matches))
+            .where(or_(*matches), visible_conversations(role))
             .options(selectinload(Conversation.tenant))
             .order_by(Conversation.last_inbound_at.desc().nulls_last(), Conversation.id)
             .limit(SEARCH_LIMIT)

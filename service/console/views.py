@@ -7,7 +7,8 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from sqlalchemy.orm import Session
 
 from service import i18n
-from service.console import audit, queries
+from service.adjustments import KINDS
+from service.console import access, audit, queries
 from service.console.blueprint import (
     ADMIN_ROLES,
     CONVERSATION_ROLES,
@@ -17,6 +18,8 @@ from service.console.blueprint import (
     requires_role,
     runtime,
 )
+from service.console.card import tenant_card
+from service.console.display import CONSENT_WAYS, need_kind
 from service.console.replies import AFTER_ACTION_KEYS, GENERAL_KEYS, VISIT_KEYS, canned_replies, canned_reply
 from service.handoff import OFFICER
 from service.languages import language_by_code
@@ -43,7 +46,7 @@ def queue():
     """Conversations waiting for a person or with one: urgent first, then the longest waiting."""
     now = runtime().clock()
     with transaction(runtime().sessions) as session:
-        conversations = queries.conversations_with_people(session)
+        conversations = queries.conversations_with_people(session, current_officer().role)
         escalated = queries.conversations_escalated(session, [c.id for c in conversations])
         officers = queries.officer_names(session, [c.assigned_officer_id for c in conversations])
         return render_template(
@@ -57,7 +60,7 @@ def search():
     """Find any conversation by the tenant's name or phone number, to open or take it over."""
     query = request.args.get("q", "")[:100]
     with transaction(runtime().sessions) as session:
-        found = queries.find_conversations(session, query)
+        found = queries.find_conversations(session, query, current_officer().role)
         officers = queries.officer_names(session, [c.assigned_officer_id for c in found])
         return render_template("console/search.html", query=query, found=found, officers=officers)
 
@@ -95,6 +98,14 @@ def conversation(conversation_id: int):
             suggested=_suggested_reply(visits, locale),
             escalated=bool(queries.conversations_escalated(session, [conversation.id])),
             activity=queries.audit_trail(session, 20, conversation.id),
+            card=tenant_card(session, tenant, visits, officer.role, now) if tenant else None,
+            need_kinds=[
+                (kind, need_kind(kind), meta.special_category)
+                for kind, meta in KINDS.items()
+                if access.may_manage_kind(officer.role, kind)
+            ],
+            consent_ways=CONSENT_WAYS,
+            neutral_line=access.NEUTRAL_LINE,
             now=now,
         )
 
@@ -103,7 +114,7 @@ def conversation(conversation_id: int):
 @requires_role(*CONVERSATION_ROLES)
 def reply(conversation_id: int):
     """Send the officer's words to the tenant, on the conversation's own channel."""
-    officer, body = current_officer(), _printable(request.form.get("body", ""))
+    officer, body = current_officer(), printable(request.form.get("body", ""))
     page = url_for("console.conversation", conversation_id=conversation_id)
     with transaction(runtime().sessions) as session:
         conversation = conversation_or_404(session, conversation_id)
@@ -152,8 +163,13 @@ def console_error(error):
 
 
 def conversation_or_404(session: Session, conversation_id: int) -> Conversation:
+    """The conversation, if the signed-in officer may see it; a safeguarding case is not found for other roles."""
     conversation = session.get(Conversation, conversation_id)
     if conversation is None:
+        abort(404)
+    officer = current_officer()
+    if not access.may_see(session, officer.role, conversation):
+        log.info("conversation hidden from role", extra={"officer_id": officer.id, "conversation_id": conversation.id})
         abort(404)
     return conversation
 
@@ -212,7 +228,7 @@ def _sent_note(message: Message) -> str:
     return f"Sent ({message.status})."
 
 
-def _printable(text: str) -> str:
+def printable(text: str) -> str:
     """An officer's reply without control or invisible formatting characters (NUL, ESC, RLO, zero-width)."""
     kept = "".join(ch for ch in text if ch == "\n" or unicodedata.category(ch) not in ("Cc", "Cf"))
     return kept.strip()

@@ -1,0 +1,87 @@
+"""Identity both ways: is this number really the tenant's, and is the person at the door really ours?
+
+A number on the tenant record may be old, shared or recycled, so until the
+tenant answers a light check (the first line of their address or their
+postcode) nothing about a visit is sent to it. In the other direction, each
+booked slot carries a one-time doorstep code that the operative says at the
+door, and a tenant can ask "someone is at my door, is it you?" at any time.
+"""
+
+import secrets
+from datetime import datetime, timedelta
+
+import regex
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.languages import fold
+from store.models import OPEN_VISIT_STATUSES, Conversation, Property, Tenant, Visit
+
+# Words in the first line of an address that say nothing about which home it is.
+STREET_WORDS = {
+    "road", "rd", "street", "st", "lane", "ln", "avenue", "ave", "close", "drive", "dr", "way", "place",
+    "court", "crescent", "gardens", "grove", "terrace", "walk", "flat", "house", "the", "and", "apartment",
+}  # fmt: skip
+# Someone at the door this long before the slot opens, or after it closes, still counts as that visit.
+DOOR_MARGIN = timedelta(hours=1)
+
+
+def must_check(settings, tenant: Tenant | None) -> bool:
+    identity = settings.section("identity")
+    return bool(tenant) and identity.get("check_unverified_numbers", True) and tenant.phone_verified_at is None
+
+
+def start_check(conversation: Conversation, now: datetime) -> None:
+    """Note that we have asked, so the next message is read as the answer."""
+    conversation.state = {**(conversation.state or {}), "identity_check": {"asked_at": now.isoformat(), "tries": 0}}
+
+
+def answer_check(session: Session, settings, conversation: Conversation, tenant: Tenant, text: str, now) -> str:
+    """Read a message from an unverified number: 'asked', 'verified', 'retry' or 'failed'."""
+    check = (conversation.state or {}).get("identity_check")
+    if not check:
+        start_check(conversation, now)
+        return "asked"
+    homes = list(session.scalars(select(Property).where(Property.tenant_id == tenant.id)))
+    if any(matches_home(text, home) for home in homes):
+        tenant.phone_verified_at = now
+        conversation.state = {**conversation.state, "identity_check": None}
+        return "verified"
+    tries = check.get("tries", 0) + 1
+    conversation.state = {**conversation.state, "identity_check": {**check, "tries": tries}}
+    return "failed" if tries >= settings.section("identity").get("check_attempts", 3) else "retry"
+
+
+def matches_home(text: str, home: Property) -> bool:
+    """The postcode, or the house number with a word of the street name, as written on the record."""
+    said = fold(text)
+    said_words = set(said.split())
+    postcode = fold(home.postcode).replace(" ", "")
+    if len(postcode) >= 5 and postcode in said.replace(" ", ""):
+        return True
+    line = fold(home.address_line1)
+    numbers = [word for word in line.split() if regex.match(r"^\d+[a-z]?$", word)]
+    names = [word for word in line.split() if word not in STREET_WORDS and not word[0].isdigit() and len(word) > 2]
+    return bool(names) and all(number in said_words for number in numbers) and any(n in said_words for n in names)
+
+
+def doorstep_code(visit: Visit) -> str:
+    """The visit's code, made on first use; moving a visit clears it so each slot gets its own."""
+    if not visit.doorstep_code:
+        visit.doorstep_code = f"{secrets.randbelow(10_000):04d}"
+    return visit.doorstep_code
+
+
+def visit_at_door(session: Session, tenant_id: int, now: datetime) -> Visit | None:
+    """The booked visit whose slot is now (give or take an hour), if there is one."""
+    return session.scalar(
+        select(Visit)
+        .where(
+            Visit.tenant_id == tenant_id,
+            Visit.status.in_(OPEN_VISIT_STATUSES),
+            Visit.slot_start <= now + DOOR_MARGIN,
+            Visit.slot_end >= now - DOOR_MARGIN,
+        )
+        .order_by(Visit.slot_start)
+        .limit(1)
+    )
