@@ -31,6 +31,8 @@ class Runtime:
     worker: InProcessWorker | None = None
     rasa_wait_seconds: float = 90.0
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
+    # Where tenants and Twilio reach this service (tracking links are made from it).
+    base_url: str = ""
 
 
 def create_app(settings: Settings | None = None, start_worker: bool = True) -> Flask:
@@ -44,12 +46,14 @@ def create_app(settings: Settings | None = None, start_worker: bool = True) -> F
     engine = make_engine(settings.database_url)
     port = settings.section("service").get("port", 5000)
     local_url = os.environ.get("APP_URL", f"http://127.0.0.1:{port}")
+    base_url = settings.public_url or local_url
     runtime = Runtime(
         settings=settings,
         sessions=make_session_factory(engine),
         gateway=TwilioGateway(settings),
         rasa=RasaClient(settings.rasa_url, timeout=settings.section("rasa").get("timeout_seconds", 10)),
-        status_callback_url=(settings.public_url or local_url) + "/twilio/status",
+        status_callback_url=base_url + "/twilio/status",
+        base_url=base_url,
     )
 
     if not settings.use_simulator and not settings.public_url:
@@ -61,18 +65,25 @@ def create_app(settings: Settings | None = None, start_worker: bool = True) -> F
     app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=256 * 1024)
     app.extensions["assistant"] = runtime
 
+    from service.api import api_bp
+    from service.api_keys import create_api_key_command
     from service.console import console_bp, create_officer_command, protect_forms
+    from service.tracking import tracking_bp
     from service.web import bp
 
     app.register_blueprint(bp)
     app.register_blueprint(console_bp)
-    # Twilio and the action server sign each request themselves; only the console's forms use a session.
-    protect_forms(app, exempt=[bp], secure_cookies=(settings.public_url or "").startswith("https://"))
+    app.register_blueprint(api_bp)
+    app.register_blueprint(tracking_bp)
+    # Twilio, the action server and the operatives' API authenticate each request themselves;
+    # only the console's forms use a session.
+    protect_forms(app, exempt=[bp, api_bp], secure_cookies=(settings.public_url or "").startswith("https://"))
 
     from service.cli import register_commands
 
     register_commands(app)
     app.cli.add_command(create_officer_command)
+    app.cli.add_command(create_api_key_command)
 
     if start_worker:
         start_background_work(runtime)
@@ -94,6 +105,7 @@ def start_background_work(runtime: Runtime) -> None:
         unsent = session.scalars(
             select(Message.id).where(Message.direction == "outbound", Message.state == "pending")
         ).all()
+    messaging.flag_interrupted_sends(runtime)
     for conversation_id in waiting:
         runtime.worker.submit_conversation(conversation_id)
     for message_id in unsent:

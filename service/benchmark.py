@@ -29,7 +29,7 @@ QUESTIONS = ["when is my visit?", "who is coming", "thanks", "what is the visit 
 
 def run_benchmark(runtime, seconds: int, tenants: int, echo=print) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="assistant-bench-"))
-    ports = {name: _free_port() for name in ("app", "rasa", "actions", "simulator")}
+    ports = {name: free_port() for name in ("app", "rasa", "actions", "simulator")}
     env = _service_env(workdir, ports)
     settings = load_settings(var_dir=workdir, database_url=env["DATABASE_URL"])
     phones = _seed(settings, tenants)
@@ -251,7 +251,7 @@ def _percentile(values: list[float], percent: int) -> float | None:
     return round(statistics.quantiles(values, n=100, method="inclusive")[percent - 1] * 1000, 1)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     import socket
 
     with socket.socket() as probe:

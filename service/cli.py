@@ -102,7 +102,8 @@ def seed_demo(reset):
 @click.option("--at", "at", default=None, help='Send what would be due at this London time, e.g. "2026-12-05 18:30".')
 @with_appcontext
 def reminders(at):
-    """Send every reminder that is due now (or at --at, to try the plan out)."""
+    """Send every reminder that is due now (or at --at), and apologise for any visit we missed."""
+    from service.missed_visits import sweep
     from service.reminders import send_due_reminders
 
     moment = datetime.now(timezone.utc)
@@ -116,6 +117,12 @@ def reminders(at):
         f"reminders sent: {counts.get('sent', 0)}, skipped: {counts.get('skipped', 0)}, "
         f"not sent (see officer tasks): {counts.get('not_sent', 0) + counts.get('failed', 0)}"
     )
+    # Run with the reminders so a visit we missed is put right within the hour, once.
+    click.echo(f"visits we missed, apologised for and passed to the office: {sweep(_runtime(), moment)}")
+    # A WhatsApp message that fails comes back by delivery report and is retried by SMS in the
+    # background; give such work a moment before this process exits (a restart also picks it up).
+    if _runtime().worker:
+        _runtime().worker.wait_idle(30)
 
 
 @click.command("chat")
@@ -194,9 +201,15 @@ def eval_nlu(directory, report_path):
 @click.command("bench")
 @click.option("--seconds", type=int, default=60, help="How long to sustain the inbound load.")
 @click.option("--tenants", type=int, default=20, help="Concurrent tenants sending messages.")
+@click.option("--reminders", "reminders_count", type=int, default=10_000, help="Reminders to send (0: skip).")
+@click.option("--inbound/--no-inbound", default=True, help="Run the inbound load (starts the real model).")
 @with_appcontext
-def bench(seconds, tenants):
-    """Measure webhook latency, throughput, memory and time to first answer with the real model."""
+def bench(seconds, tenants, reminders_count, inbound):
+    """Measure inbound latency, throughput, memory and start time; then the outbound reminder rate."""
+    from service.bench_outbound import run_outbound_benchmark
     from service.benchmark import run_benchmark
 
-    run_benchmark(_runtime(), seconds=seconds, tenants=tenants)
+    if inbound:
+        run_benchmark(_runtime(), seconds=seconds, tenants=tenants)
+    if reminders_count:
+        run_outbound_benchmark(reminders_count, echo=click.echo)

@@ -17,9 +17,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service import adjustments, i18n, identity, needs
+from service import adjustments, i18n, identity, needs, operatives
 from service.dates import parse_requested_time
-from service.handoff import request_handoff
+from service.handoff import request_handoff, with_a_person
 from service.languages import detect_language, language_by_code
 from service.slots import Slot, find_free_slots
 from service.visits import SlotTaken, cancel_visit, confirm_visit, move_visit, open_visits
@@ -45,13 +45,16 @@ VISIT_TYPE_WORDS = {
 
 @dataclass
 class Turn:
-    """One tenant message being answered: where we are, and what we will say."""
+    """One tenant message being answered: where we are, and what we will say.
+
+    A turn the assistant starts itself (after a visit we missed) has no message.
+    """
 
     session: Session
     settings: object
     conversation: Conversation
     tenant: Tenant
-    message: Message
+    message: Message | None
     now: datetime
     text: str
     replies: list[str] = field(default_factory=list)
@@ -157,7 +160,7 @@ class Turn:
                 kind=kind,
                 tenant_id=self.tenant.id,
                 conversation_id=self.conversation.id,
-                message_id=self.message.id,
+                message_id=self.message.id if self.message else None,
                 visit_id=visit.id if visit else None,
                 detail=detail,
             )
@@ -266,7 +269,57 @@ def _rebook(turn: Turn, pending: dict, intent: str, confidence: float) -> None:
 
 
 def _cannot_make_it(turn: Turn, pending: dict, intent: str, confidence: float) -> None:
-    _rebook(turn, pending, intent, confidence)
+    visit = operatives.visit_on_its_way(turn.session, turn.tenant.id, turn.now)
+    if visit is None:
+        _rebook(turn, pending, intent, confidence)
+        return
+
+    # "I'm not in" while the operative is on the way: they must know before they knock.
+    operatives.relay_to_operative(turn.session, visit, turn.message, turn.now)
+    turn.task("tenant_not_in", "The operative is on the way and the tenant says they cannot be in now.", visit=visit)
+
+    turn.say("on_way_told", operative=_operative_name(turn, visit))
+    wanted = turn.when_wanted()
+    if wanted:
+        _offer_slots_for(turn, visit, wanted)
+        return
+    turn.set_focus(visit)
+    turn.set_pending("ask_time", visit_id=visit.id)
+    turn.say("ask_another_time")
+
+
+def _nobody_came(turn: Turn, pending: dict, intent: str, confidence: float) -> None:
+    """ "Nobody turned up": if the slot has passed with nobody at the door, that is our miss, never theirs."""
+    visit = operatives.latest_due_visit(turn.session, turn.tenant.id, turn.now) or _later_today(turn)
+    if visit is None:
+        turn.task("nobody_came", "The tenant says nobody came, but no visit was due. Please look into it.")
+        turn.say("nobody_came_no_visit")
+        return
+
+    if visit.operative_status in operatives.ON_THE_WAY and visit.eta and visit.eta > turn.now:
+        turn.say("on_way_still_coming", operative=_operative_name(turn, visit), eta=_clock(turn, visit.eta))
+        return
+    if visit.slot_end > turn.now:
+        turn.say("nobody_came_not_yet", **turn.describe(visit))
+        return
+    if visit.missed_by_provider_at is None and operatives.someone_came(visit):
+        # The operative reported being there: a person finds out what happened, nobody is blamed meanwhile.
+        turn.task("visit_disputed", "The tenant says nobody came, but the operative reported a visit.", visit=visit)
+        turn.say("nobody_came_checking", **turn.describe(visit))
+        return
+
+    reason = "The tenant says nobody came, and no arrival was reported in the slot."
+    if operatives.record_missed(turn.session, visit, turn.actor(), turn.now, reason, turn.message.id):
+        turn.task("missed_by_provider", reason, visit=visit)
+    apologise_for_missed_visit(turn, visit)
+
+
+def _later_today(turn: Turn) -> Visit | None:
+    """An open visit that has not started yet but will within the day."""
+    soon = [
+        v for v in open_visits(turn.session, turn.tenant.id, turn.now) if v.slot_start - turn.now < timedelta(hours=12)
+    ]
+    return soon[0] if soon else None
 
 
 def _answer_question(turn: Turn, pending: dict, intent: str, confidence: float) -> None:
@@ -376,6 +429,7 @@ HANDLERS = {
     "action_cancel": _cancel,
     "action_rebook": _rebook,
     "action_cannot_make_it": _cannot_make_it,
+    "action_nobody_came": _nobody_came,
     "action_answer_question": _answer_question,
     "action_thanks": _thanks,
     "action_greet": _greet,
@@ -384,6 +438,25 @@ HANDLERS = {
     "action_out_of_scope": _out_of_scope,
     "action_fallback": _fallback,
 }
+
+
+# Turns the assistant starts itself.
+
+
+def system_turn(session: Session, settings, conversation: Conversation, tenant: Tenant, now: datetime) -> Turn:
+    """A turn with no tenant message: its replies become one text we send first."""
+    return Turn(
+        session=session, settings=settings, conversation=conversation, tenant=tenant, message=None, now=now, text=""
+    )
+
+
+def apologise_for_missed_visit(turn: Turn, visit: Visit) -> None:
+    """Sorry, with real new times to pick from (or a person, when one has the conversation)."""
+    turn.say("missed_sorry", **turn.describe(visit))
+    if with_a_person(turn.conversation):
+        turn.say("missed_team_will_rebook")
+        return
+    _offer_slots_for(turn, visit, _Window(turn.now, turn.now + timedelta(days=7)))
 
 
 # Steps shared by the handlers.
@@ -615,6 +688,14 @@ def _visit_version(visit: Visit | None) -> str | None:
 def _recent(pending: dict, now: datetime) -> bool:
     asked = pending.get("asked_at")
     return bool(asked) and now - datetime.fromisoformat(asked) < timedelta(hours=24)
+
+
+def _operative_name(turn: Turn, visit: Visit) -> str:
+    return visit.operative.first_name if visit.operative else i18n.render("operative_unknown", turn.locale)
+
+
+def _clock(turn: Turn, moment: datetime) -> str:
+    return i18n.format_clock(moment, turn.locale)
 
 
 def _length_words(minutes: int, locale: str) -> str:

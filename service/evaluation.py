@@ -24,6 +24,8 @@ INTENT_TO_LABEL = {
     "cancel": "cancel",
     "rebook": "rebook",
     "cannot_make_it": "rebook",
+    # A complaint about a visit we missed: none of the evaluation's labels fits better.
+    "nobody_came": "other",
     "request_human": "request_human",
     "stop": "stop",
     "thanks": "thanks",

@@ -17,7 +17,7 @@ import opencc
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from service import adjustments, i18n, identity
+from service import adjustments, i18n, identity, whatsapp
 from service.dialogue import Turn, handle_turn, question_about
 from service.handoff import request_handoff, with_a_person
 from service.languages import detect_language, language_by_code, requested_language
@@ -499,7 +499,7 @@ def _set_opt_out(tenant: Tenant, channel: str, opted_out: bool) -> None:
 # Sending and delivery status.
 
 
-WHATSAPP_WINDOW = timedelta(hours=24)
+WHATSAPP_WINDOW = whatsapp.WINDOW
 
 
 def whatsapp_window_open(conversation: Conversation, now: datetime) -> bool:
@@ -521,6 +521,31 @@ def send_officer_reply(runtime, conversation_id: int, body: str, officer_id: int
         if conversation.channel == "whatsapp" and not whatsapp_window_open(conversation, runtime.clock()):
             raise WindowClosed()
         message = outbound(conversation, body, template_key=f"officer:{officer_id}")
+        session.add(message)
+    deliver(runtime, message.id)
+    with transaction(runtime.sessions) as session:
+        return session.get(Message, message.id)
+
+
+def send_officer_template(runtime, conversation_id: int, officer_id: int) -> Message:
+    """Outside WhatsApp's window: the approved follow-up template, inviting the tenant to write back.
+
+    When the tenant answers, the window opens again and the officer can write freely.
+    Without an approved template in the tenant's language it goes by SMS (see whatsapp.py).
+    """
+    with transaction(runtime.sessions) as session:
+        conversation = session.scalar(select(Conversation).where(Conversation.id == conversation_id).with_for_update())
+        if conversation.owner != "officer" or conversation.assigned_officer_id != officer_id:
+            raise NotYours()
+        tenant = session.get(Tenant, conversation.tenant_id) if conversation.tenant_id else None
+        locale = i18n.normalise_locale(tenant.language if tenant else None)
+        name = (tenant.name.split() or [""])[0] if tenant else ""
+        message = outbound(
+            conversation,
+            i18n.render("officer_follow_up", locale, name=name),
+            template_key=f"officer:{officer_id}",
+            raw={"text_key": "officer_follow_up", "variables": {"name": name}, "template_only": True},
+        )
         session.add(message)
     deliver(runtime, message.id)
     with transaction(runtime.sessions) as session:
@@ -558,6 +583,7 @@ def deliver(runtime, message_id: int) -> bool:
     with transaction(runtime.sessions) as session:
         message = session.get(Message, message_id)
         tenant = session.get(Tenant, message.tenant_id) if message.tenant_id else None
+        route = _whatsapp_route(runtime, session, message, tenant)
         exempt = message.template_key == "opted_out" or (message.template_key or "").startswith("safety.")
         if tenant and _opted_out(tenant, message.channel) and not exempt:
             message.state, message.status = "suppressed", "opted_out"
@@ -577,7 +603,14 @@ def deliver(runtime, message_id: int) -> bool:
         to, body = message.to_address, message.body
 
     try:
-        sent = runtime.gateway.send(to=to, from_=sender, body=body, status_callback=runtime.status_callback_url)
+        sent = runtime.gateway.send(
+            to=to,
+            from_=sender,
+            body=body,
+            status_callback=runtime.status_callback_url,
+            content_sid=route.content_sid,
+            content_variables=route.content_variables,
+        )
     except SendError as error:
         _record_send_failure(runtime, message_id, error)
         return False
@@ -588,6 +621,54 @@ def deliver(runtime, message_id: int) -> bool:
         if STATUS_RANK.get(sent.status, 0) >= STATUS_RANK.get(message.status, 0) or message.status == "pending":
             message.status = sent.status
     return True
+
+
+def _whatsapp_route(runtime, session, message: Message, tenant: Tenant | None) -> whatsapp.Route:
+    """Free text, an approved template, or SMS instead: decided before anything is handed over."""
+    if message.channel != "whatsapp":
+        return whatsapp.Route("text")
+    address = split_address(message.to_address)[1]
+    window_is_open = whatsapp.window_open(session, message.tenant_id, address, runtime.clock())
+    locale = i18n.normalise_locale(tenant.language if tenant else None)
+    route = whatsapp.route_for(runtime.settings, message, locale, window_is_open)
+    if route.kind == "sms":
+        _move_to_sms(session, message, route.reason)
+    return route
+
+
+def _move_to_sms(session, message: Message, reason: str) -> None:
+    address = split_address(message.to_address)[1]
+    conversation = conversation_for(session, address, "sms")
+    message.channel, message.conversation_id = "sms", conversation.id
+    message.to_address = twilio_address("sms", address)
+    message.raw = {**(message.raw or {}), "routing": reason}
+    log.info("whatsapp message sent by sms instead", extra={"message_id": message.id, "reason": reason})
+
+
+def flag_interrupted_sends(runtime, older_than: timedelta = timedelta(minutes=5)) -> int:
+    """Sends a crash interrupted while Twilio was being asked: maybe sent, so never resent blindly.
+
+    A message still "sending" long after a send could take (seconds) was cut off
+    mid-request. Twilio may have it; a person checks the tenant's phone record
+    rather than risk a second text.
+    """
+    cutoff = runtime.clock() - older_than
+    with transaction(runtime.sessions) as session:
+        stuck = list(
+            session.scalars(
+                select(Message).where(
+                    Message.direction == "outbound", Message.state == "sending", Message.updated_at < cutoff
+                )
+            )
+        )
+        for message in stuck:
+            message.state = "unconfirmed"
+            _officer_task(
+                session, message, "send_unconfirmed", "A send was interrupted; check whether the tenant got it."
+            )
+    if stuck:
+        log.warning("interrupted sends flagged for review", extra={"count": len(stuck)})
+    return len(stuck)
 
 
 def _record_send_failure(runtime, message_id: int, error: SendError) -> None:
@@ -632,13 +713,44 @@ def record_status(runtime, form: dict) -> bool:
             ).rowcount
             if not changed:
                 continue
-            if status in ("failed", "undelivered") and error_code in PERMANENT_ERRORS:
-                message = session.get(Message, current.id)
+            message = session.get(Message, current.id)
+            retry_id = None
+            not_delivered = status in ("failed", "undelivered")
+            if not_delivered and message.channel == "whatsapp" and error_code in whatsapp.RETRY_BY_SMS:
+                retry_id = _retry_by_sms(session, message, error_code)
+            elif not_delivered and error_code in PERMANENT_ERRORS:
                 _officer_task(
                     session, message, "check_contact_details", f"Message could not be delivered (code {error_code})."
                 )
-            return True
+        if retry_id:
+            runtime.worker.submit_delivery(retry_id)
+        return True
     return False
+
+
+def _retry_by_sms(session, message: Message, error_code: str) -> int | None:
+    """WhatsApp could not deliver it: send the same words once by SMS, and keep why."""
+    if (message.raw or {}).get("retried_as"):
+        return None
+    address = split_address(message.to_address)[1]
+    conversation = conversation_for(session, address, "sms")
+    copy = outbound(
+        conversation,
+        message.body,
+        visit_id=message.visit_id,
+        template_key=message.template_key,
+        reply_to_id=message.reply_to_id,
+        raw={
+            **(message.raw or {}),
+            "routing": f"WhatsApp failed with {error_code}; sent by SMS",
+            "retry_of": message.id,
+        },
+    )
+    session.add(copy)
+    session.flush()
+    message.raw = {**(message.raw or {}), "retried_as": copy.id}
+    log.info("whatsapp failure retried by sms", extra={"message_id": message.id, "error_code": error_code})
+    return copy.id
 
 
 def _opted_out(tenant: Tenant, channel: str) -> bool:

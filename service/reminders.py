@@ -1,14 +1,15 @@
 """Sending the reminders that are due, each exactly once."""
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from sqlalchemy import select, update
 
-from service import adjustments, i18n, identity, messaging
+from service import adjustments, i18n, identity, messaging, whatsapp
 from service.dialogue import question_about
 from store.db import transaction
-from store.models import Conversation, OfficerTask, Reminder, Tenant, Visit
+from store.models import OfficerTask, Reminder, Tenant, Visit
 
 log = logging.getLogger(__name__)
 DAY_BEFORE = "evening_before"
@@ -32,7 +33,7 @@ def send_due_reminders(runtime, now: datetime) -> dict:
             .order_by(Reminder.visit_id, Reminder.due_at.desc())
         ).all()
 
-    latest_per_visit = set()
+    to_send, latest_per_visit = [], set()
     for reminder_id, visit_id, kind in due:
         # A call the tenant asked for is a task for a person, never superseded by a text.
         if kind != OFFICER_CALL:
@@ -40,14 +41,23 @@ def send_due_reminders(runtime, now: datetime) -> dict:
                 counts["skipped"] += _skip(runtime, reminder_id, "superseded")
                 continue
             latest_per_visit.add(visit_id)
-        try:
-            outcome = _send_one(runtime, reminder_id, now)
-        except Exception:
-            # One tenant's bad data must not stop everyone else's reminders.
-            log.exception("reminder failed", extra={"reminder_id": reminder_id})
-            outcome = _mark_failed(runtime, reminder_id)
-        counts[outcome] = counts.get(outcome, 0) + 1
+        to_send.append(reminder_id)
+
+    # Sends overlap (most of a send is waiting for Twilio); each one is still claimed on its own.
+    workers = max(1, int(runtime.settings.section("reminders").get("send_workers", 4)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reminders") as pool:
+        for outcome in pool.map(lambda reminder_id: _send_safely(runtime, reminder_id, now), to_send):
+            counts[outcome] = counts.get(outcome, 0) + 1
     return counts
+
+
+def _send_safely(runtime, reminder_id: int, now: datetime) -> str:
+    try:
+        return _send_one(runtime, reminder_id, now)
+    except Exception:
+        # One tenant's bad data must not stop everyone else's reminders.
+        log.exception("reminder failed", extra={"reminder_id": reminder_id})
+        return _mark_failed(runtime, reminder_id)
 
 
 def _mark_failed(runtime, reminder_id: int) -> str:
@@ -80,6 +90,10 @@ def _send_one(runtime, reminder_id: int, now: datetime) -> str:
 
         if not visit.is_open or visit.slot_start <= now:
             return _skipped(reminder, "visit no longer ahead")
+        if reminder.kind != OFFICER_CALL and _newer_one_due(session, reminder, now):
+            # Another process may have read the due list after the newer one was claimed:
+            # deciding here, after our own claim, keeps "only the latest" true under concurrency.
+            return _skipped(reminder, "superseded")
         if reminder.kind == OFFICER_CALL:
             # Not a text: the tenant asked for a phone call from a person the day before.
             session.add(OfficerTask(kind="call_before_visit", tenant_id=tenant.id, visit_id=visit.id, detail=CALL_NOTE))
@@ -92,13 +106,21 @@ def _send_one(runtime, reminder_id: int, now: datetime) -> str:
             # Missed while we were down, and now outside the hours the tenant said are safe.
             reminder.status, reminder.due_at = "pending", safe_from
             return "postponed"
-        channel = _channel_for(session, tenant, now, discreet)
+        channel = channel_for(session, tenant, now, discreet)
         if channel is None:
             return _skipped(reminder, "no channel")
 
         conversation = messaging.conversation_for(session, tenant.phone, channel)
-        body = _render(session, runtime.settings, reminder, visit, tenant, discreet)
-        message = messaging.outbound(conversation, body, visit_id=visit.id, template_key=f"reminder.{reminder.kind}")
+        text_key, values = _wording(session, runtime.settings, reminder, visit, tenant, discreet)
+        locale = i18n.normalise_locale(tenant.language)
+        message = messaging.outbound(
+            conversation,
+            i18n.render(text_key, locale, **values),
+            visit_id=visit.id,
+            template_key=f"reminder.{reminder.kind}",
+            # Kept so the same words can go as an approved WhatsApp template outside the 24-hour window.
+            raw={"text_key": text_key, "variables": values},
+        )
         session.add(message)
         session.flush()
         reminder.status, reminder.sent_at, reminder.message_id = "sent", now, message.id
@@ -118,17 +140,33 @@ def _send_one(runtime, reminder_id: int, now: datetime) -> str:
     return "sent" if messaging.deliver(runtime, message_id) else "not_sent"
 
 
+def _newer_one_due(session, reminder: Reminder, now: datetime) -> bool:
+    newer = session.scalar(
+        select(Reminder.id)
+        .where(
+            Reminder.visit_id == reminder.visit_id,
+            Reminder.id != reminder.id,
+            Reminder.kind != OFFICER_CALL,
+            Reminder.due_at > reminder.due_at,
+            Reminder.due_at <= now,
+            Reminder.status.in_(("pending", "sending", "sent")),
+        )
+        .limit(1)
+    )
+    return newer is not None
+
+
 def _skipped(reminder: Reminder, reason: str) -> str:
     reminder.status = "skipped"
     log.info("reminder skipped", extra={"reminder_id": reminder.id, "visit_id": reminder.visit_id, "reason": reason})
     return "skipped"
 
 
-def _render(session, settings, reminder: Reminder, visit: Visit, tenant: Tenant, discreet) -> str:
-    """The reminder's words: what the number may be told, in the way this tenant needs."""
+def _wording(session, settings, reminder: Reminder, visit: Visit, tenant: Tenant, discreet) -> tuple[str, dict]:
+    """Which reminder text, and its values: what the number may be told, in the way this tenant needs."""
     locale = i18n.normalise_locale(tenant.language)
     if identity.must_check(settings, tenant):
-        return i18n.render("reminder_unverified", locale)
+        return "reminder_unverified", {}
 
     slot = i18n.format_slot(visit.slot_start, visit.slot_end, locale)
     day_before = reminder.kind == DAY_BEFORE
@@ -138,37 +176,30 @@ def _render(session, settings, reminder: Reminder, visit: Visit, tenant: Tenant,
         operative = visit.operative.first_name if visit.operative else i18n.render("operative_unknown", locale)
         values.update(operative=operative, code=identity.doorstep_code(visit))
     if discreet:
-        return i18n.render("reminder_discreet_day_before" if day_before else "reminder_discreet", locale, **values)
+        return ("reminder_discreet_day_before" if day_before else "reminder_discreet"), values
 
     values.update(name=tenant.name.split()[0], visit=i18n.render(f"visit_type.{visit.visit_type}", locale))
     if day_before:
-        return i18n.render("reminder_day_before", locale, **values)
+        return "reminder_day_before", values
     if "plain_language" in adjustments.kinds_for(session, tenant.id):
-        return i18n.render("reminder_plain", locale, **values)
-    return i18n.render("reminder", locale, **values)
+        return "reminder_plain", values
+    return "reminder", values
 
 
-def _channel_for(session, tenant: Tenant, now: datetime, discreet=None) -> str | None:
-    """WhatsApp only while its 24-hour window is open; otherwise SMS. None if opted out of both.
+def channel_for(session, tenant: Tenant, now: datetime, discreet=None) -> str | None:
+    """The tenant's preferred channel, or SMS; None if opted out of both.
 
-    In discreet contact only the channel the tenant chose is used, or none.
+    In discreet contact only the channel the tenant chose is used, or none: a
+    closed WhatsApp window there means no message, never a switch to SMS.
     """
     safe_channel = (discreet.settings or {}).get("channel") if discreet else None
     if safe_channel:
         opted_out = tenant.whatsapp_opted_out if safe_channel == "whatsapp" else tenant.sms_opted_out
-        if opted_out or (safe_channel == "whatsapp" and not _whatsapp_open(session, tenant, now)):
+        window_shut = safe_channel == "whatsapp" and not whatsapp.window_open(session, tenant.id, tenant.phone, now)
+        if opted_out or window_shut:
             return None
         return safe_channel
     if tenant.whatsapp and tenant.preferred_channel == "whatsapp" and not tenant.whatsapp_opted_out:
-        if _whatsapp_open(session, tenant, now):
-            return "whatsapp"
+        # Outside the 24-hour window delivery sends an approved template, or SMS if there is none.
+        return "whatsapp"
     return None if tenant.sms_opted_out else "sms"
-
-
-def _whatsapp_open(session, tenant: Tenant, now: datetime) -> bool:
-    last_inbound = session.scalar(
-        select(Conversation.last_inbound_at).where(
-            Conversation.tenant_id == tenant.id, Conversation.channel == "whatsapp"
-        )
-    )
-    return bool(last_inbound) and (now - last_inbound).total_seconds() < 24 * 3600

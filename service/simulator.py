@@ -27,7 +27,8 @@ API_PREFIX = "/2010-04-01/Accounts/<account_sid>"
 class Faults:
     """Answers to give instead of accepting a message, consumed in order."""
 
-    queued: list = field(default_factory=list)  # HTTP statuses or Twilio error codes: [429, 500, "21610"]
+    # HTTP statuses or Twilio error codes: [429, 500, "21610"]; "async:63016" is accepted, then reported failed.
+    queued: list = field(default_factory=list)
     delay_seconds: float = 0.0
 
 
@@ -62,6 +63,10 @@ def create_simulator_app(auth_token: str, callback_delay: float = 0.05) -> Flask
         if state.faults.delay_seconds:
             time.sleep(state.faults.delay_seconds)
         fault = state.next_fault()
+        failure_later = None
+        if isinstance(fault, str) and fault.startswith("async:"):
+            # Accepted now, reported failed later, as WhatsApp does outside its window (63016).
+            failure_later, fault = fault.removeprefix("async:"), None
         if isinstance(fault, str):
             # A Twilio error code such as "21610" (the number opted out): refused with a 400.
             return _error(400, code=int(fault), message="The message could not be sent.")
@@ -82,6 +87,7 @@ def create_simulator_app(auth_token: str, callback_delay: float = 0.05) -> Flask
             "content_variables": form.get("ContentVariables"),
             "status": "queued",
             "status_callback": form.get("StatusCallback"),
+            "fails_with": failure_later,
             "sequence": next(state.counter),
             "accepted_at": time.time(),
             "date_created": time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime()),
@@ -131,7 +137,7 @@ def create_simulator_app(auth_token: str, callback_delay: float = 0.05) -> Flask
 
 
 def _public(message: dict) -> dict:
-    keys = ("sid", "account_sid", "to", "from", "body", "status", "date_created")
+    keys = ("sid", "account_sid", "to", "from", "body", "content_sid", "content_variables", "status", "date_created")
     shown = {key: message[key] for key in keys}
     shown.update(num_segments="1", direction="outbound-api", error_code=None, error_message=None, price=None, uri="")
     return shown
@@ -159,7 +165,8 @@ def _deliver(state: SimulatorState, message: dict) -> None:
 
 def _post_statuses(state: SimulatorState, message: dict) -> None:
     validator = RequestValidator(state.auth_token)
-    for status in ("sent", "delivered"):
+    statuses = ("sent", "failed") if message.get("fails_with") else ("sent", "delivered")
+    for status in statuses:
         time.sleep(state.callback_delay)
         message["status"] = status
         params = {
@@ -169,6 +176,8 @@ def _post_statuses(state: SimulatorState, message: dict) -> None:
             "To": message["to"],
             "From": message["from"],
         }
+        if status == "failed":
+            params["ErrorCode"] = message["fails_with"]
         signature = validator.compute_signature(message["status_callback"], params)
         try:
             requests.post(message["status_callback"], data=params, headers={"X-Twilio-Signature": signature}, timeout=5)

@@ -110,6 +110,11 @@ TEXTS = {
     ),
     "opted_out": N_("You will not get any more texts from us. Reply START if you change your mind."),
     "opted_in": N_("Thank you. You will get our texts again."),
+    # Sent as an approved WhatsApp template when an officer must write after the 24-hour window.
+    "officer_follow_up": N_(
+        "Hello %(name)s, a member of our housing team has a reply for you about your home. "
+        "Please reply to this message and we will continue here."
+    ),
     # Someone at the door: is it really us?
     "door_yes": N_(
         "Yes, %(operative)s is booked to visit you now for your %(visit)s. Ask them to tell you your code. "
@@ -205,6 +210,44 @@ TEXTS = {
     # Language.
     "language_switched": N_("Thank you. We will write to you in %(language)s from now on."),
     "language_offer": N_("We can also text you in %(language)s. Reply %(request)s if you would like that."),
+    # Operatives on their way, and visits we missed.
+    "on_my_way": N_(
+        "Hello, %(operative)s is on the way for your %(visit)s and should be with you at about %(eta)s. "
+        "They will tell you the code %(code)s at the door. See updates: %(link)s"
+    ),
+    "running_late": N_(
+        "Sorry, %(operative)s is running late for your %(visit)s. They should now be with you at about %(eta)s. "
+        "See updates: %(link)s"
+    ),
+    "on_way_told": N_("Thank you for letting us know. We have passed your message on to %(operative)s and our team."),
+    "ask_another_time": N_("What day and time would suit you better? For example: Thursday afternoon."),
+    "on_way_still_coming": N_("%(operative)s is on the way and should be with you at about %(eta)s."),
+    "nobody_came_not_yet": N_(
+        "Your %(visit)s is booked for %(slot)s, so we may still be on the way. "
+        "If nobody has come by the end of that time, please tell us."
+    ),
+    "nobody_came_checking": N_(
+        "Thank you for telling us, and sorry for the trouble. We are checking what happened with your %(visit)s. "
+        "Someone from our team will contact you soon."
+    ),
+    "nobody_came_no_visit": N_(
+        "Sorry about that. I cannot find a visit that was due. I have asked our team to look into it and contact you."
+    ),
+    "missed_sorry": N_(
+        "We are very sorry: we did not come for your %(visit)s on %(slot)s. That was our fault, not yours."
+    ),
+    "missed_team_will_rebook": N_("Someone from our team will contact you to find a new time."),
+    # The tracking page linked from the "on my way" text.
+    "track.heading": N_("Your %(visit)s"),
+    "track.window": N_("Booked for %(slot)s"),
+    "track.waiting": N_("Not on the way yet. This page will show when they set off."),
+    "track.on_my_way": N_("On the way. Expected at about %(eta)s."),
+    "track.running_late": N_("Sorry, running late. Now expected at about %(eta)s."),
+    "track.arrived": N_("They have arrived."),
+    "track.finished": N_("The visit is finished. Thank you."),
+    "track.not_going_ahead": N_("This visit is not going ahead as booked. We will be in touch about a new time."),
+    "track.updated": N_("Last update: %(time)s."),
+    "track.reload": N_("Reload this page to see the latest."),
 }
 
 PLURAL_TEXTS = {

@@ -12,6 +12,8 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 log = logging.getLogger(__name__)
+# The client logs every request's URL and headers at INFO: noise, and phone numbers, in our logs.
+logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
 
 
 class SendError(Exception):
@@ -57,12 +59,27 @@ class TwilioGateway:
             http_client = TwilioHttpClient(timeout=timeout)
         self.client = Client(settings.twilio_account_sid, settings.twilio_auth_token, http_client=http_client)
 
-    def send(self, to: str, from_: str, body: str, status_callback: str | None = None) -> SentMessage:
-        """Hand one message to Twilio, retrying only answers that prove it was not taken."""
+    def send(
+        self,
+        to: str,
+        from_: str,
+        body: str,
+        status_callback: str | None = None,
+        content_sid: str | None = None,
+        content_variables: str | None = None,
+    ) -> SentMessage:
+        """Hand one message to Twilio, retrying only answers that prove it was not taken.
+
+        With `content_sid` it is an approved WhatsApp template and `body` is not sent.
+        """
+        if content_sid:
+            fields = {"content_sid": content_sid, "content_variables": content_variables}
+        else:
+            fields = {"body": body}
         for attempt in range(self.RATE_LIMIT_RETRIES + 1):
             try:
                 created = self.client.messages.create(
-                    to=to, from_=from_, body=body, status_callback=status_callback or None
+                    to=to, from_=from_, status_callback=status_callback or None, **fields
                 )
                 return SentMessage(sid=created.sid, status=created.status or "queued")
             except TwilioRestException as error:

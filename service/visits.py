@@ -49,6 +49,9 @@ def move_visit(
     old_start = visit.slot_start
     visit.slot_start, visit.slot_end, visit.operative_id = slot.start, slot.end, slot.operative_id
     visit.doorstep_code = None  # a code is good for one slot only
+    # The day's progress, its tracking link and any miss by us belonged to the old slot.
+    visit.operative_status = visit.eta = visit.arrived_at = visit.tracking_token = None
+    visit.missed_by_provider_at = None
     record(session, visit, "moved", actor, old_slot_start=old_start, new_slot_start=slot.start, message_id=message_id)
     visit.status = "confirmed"
     record(session, visit, "confirmed", actor, message_id=message_id)
@@ -77,14 +80,21 @@ def plan_reminders(session: Session, visit: Visit, settings, now: datetime, keep
     steps = list(reminders_config.get("plan", []))
     steps += adjustments.extra_reminder_steps(session, visit.tenant_id, settings.section("adjustments"))
 
+    existing = {r.kind: r for r in session.scalars(select(Reminder).where(Reminder.visit_id == visit.id))}
     wanted = {}
     for step in steps:
+        if step.get("on_booking"):
+            # Once per visit, at the next reminders run: a move is answered in the conversation instead.
+            booked = existing.get(step["kind"])
+            if booked is None or booked.status == "pending":
+                due = booked.due_at if booked else _outside_quiet_hours(now, quiet)
+                wanted[step["kind"]] = adjustments.within_safe_hours(discreet, due, before=visit.slot_start)
+            continue
         due = _outside_quiet_hours(_due_time(visit.slot_start, step), quiet)
         due = adjustments.within_safe_hours(discreet, due, before=visit.slot_start)
         if now < due < visit.slot_start:
             wanted[step["kind"]] = due
 
-    existing = {r.kind: r for r in session.scalars(select(Reminder).where(Reminder.visit_id == visit.id))}
     for kind, reminder in existing.items():
         if kind not in wanted and reminder.status == "pending":
             reminder.status = "replaced"

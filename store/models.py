@@ -24,6 +24,8 @@ from store.types import UTCDateTime, utcnow
 
 VISIT_STATUSES = ("booked", "confirmed", "cancelled", "moved", "completed", "no_access")
 OPEN_VISIT_STATUSES = ("booked", "confirmed")
+# What an operative (or their scheduling system) reports on the day; see service/operatives.py.
+OPERATIVE_STATUSES = ("on_my_way", "running_late", "arrived", "finished", "no_access")
 CHANNELS = ("sms", "whatsapp")
 
 
@@ -98,6 +100,15 @@ class Visit(Base):
     status: Mapped[str] = mapped_column(String(20), default="booked")
     # Said by the operative at the door so the tenant knows it is really us; new for each slot.
     doorstep_code: Mapped[str | None] = mapped_column(String(8))
+    # The day itself, as the operative reports it (one of OPERATIVE_STATUSES). Progress
+    # markers live here; `status` keeps the booking's own vocabulary.
+    operative_status: Mapped[str | None] = mapped_column(String(20))
+    eta: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    arrived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The secret in the tenant's tracking link (/track/<token>), made when the operative sets off.
+    tracking_token: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
+    # We did not come in the slot: never the tenant's failure. Cleared when the visit moves.
+    missed_by_provider_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -296,3 +307,20 @@ class AuditEntry(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, server_default=func.now())
 
     officer: Mapped[Officer] = relationship()
+
+
+class ApiKey(Base):
+    """A key that lets an operative's app or scheduling system call /api/v1, within its scopes.
+
+    Only the key's SHA-256 is stored: the key itself is shown once, when it is made.
+    """
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Short: visit history names the caller as "operative:<name>".
+    name: Mapped[str] = mapped_column(String(30), unique=True)
+    key_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[list] = mapped_column(JSON, default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, server_default=func.now())

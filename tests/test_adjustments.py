@@ -431,3 +431,29 @@ def test_someone_at_the_door_with_nothing_booked_gets_a_clear_no_and_an_alert(fr
     assert answer == i18n.render("door_no", "en")
     with transaction(frozen.sessions) as session:
         assert session.scalar(select(OfficerTask.kind)) == "unexpected_caller"
+
+
+DISCREET_SAID = {
+    "pl": ("Mój partner sprawdza mój telefon", "od 10:00 do 14:00", "Ananas"),
+    "es": ("Mi pareja revisa mi teléfono", "de 10:00 a 14:00", "Piña"),
+    "ar": ("زوجي يفتش هاتفي", "من 10:00 إلى 14:00", "برتقال"),
+}
+
+
+@pytest.mark.parametrize("language", list(DISCREET_SAID))
+def test_discreet_contact_is_agreed_in_other_languages_too(frozen, language):
+    tenant = create_tenant(frozen, language=language)
+    visit = create_visit(frozen, tenant, VISIT_AT, now=NOW)
+    disclosure, safe_times, exit_word = DISCREET_SAID[language]
+
+    assert turn(frozen, disclosure, "action_out_of_scope") == i18n.render("discreet_consent", language)
+    assert turn(frozen, "tak", "action_affirm") == i18n.render("discreet_ask_times", language)
+    assert turn(frozen, safe_times, "action_out_of_scope") == i18n.render("discreet_ask_word", language)
+    turn(frozen, exit_word, "action_out_of_scope")
+
+    [adjustment] = stored(frozen)
+    assert adjustment.settings["safe_hours"] == ["10:00", "14:00"]
+    assert adjustment.settings["exit_word"] == adjustments.fold_for_matching(exit_word)
+    body = _reminder_body(frozen, visit, "two_days")
+    assert i18n.render("visit_type.gas_safety_check", language) not in body
+    assert arrives(frozen, exit_word) == i18n.render("discreet_exit", language)

@@ -201,7 +201,8 @@ def test_a_late_yes_days_after_the_reminder_confirms_that_visit(frozen):
 
     tenant = create_tenant(frozen)
     visit = create_visit(frozen, tenant, london(2024, 5, 20, 10), now=NOW - timedelta(days=3))
-    create_visit(frozen, tenant, london(2024, 5, 22, 10), visit_type="damp_survey", now=NOW - timedelta(days=3))
+    # Another open visit, whose own reminders are not due: the yes must not land on it.
+    create_visit(frozen, tenant, london(2024, 5, 22, 10), visit_type="damp_survey", plan=False)
     send_due_reminders(frozen, london(2024, 5, 13, 11))
     frozen.clock = lambda: london(2024, 5, 16, 18, 30)
     assert "is confirmed" in turn(frozen, "yes", "action_affirm")

@@ -145,6 +145,13 @@ class ActionCannotMakeIt(AppTurnAction):
         return "action_cannot_make_it"
 
 
+class ActionNobodyCame(AppTurnAction):
+    """Tenant says nobody came to the visit; the app checks the slot and apologises if we missed it."""
+
+    def name(self) -> str:
+        return "action_nobody_came"
+
+
 class ActionAnswerQuestion(AppTurnAction):
     """Tenant asked when, who, what or how long; the intent says which."""
 

@@ -28,6 +28,7 @@ from service.messaging import (
     NotYours,
     WindowClosed,
     send_officer_reply,
+    send_officer_template,
     whatsapp_window_open,
 )
 from store.db import transaction
@@ -106,6 +107,7 @@ def conversation(conversation_id: int):
             ],
             consent_ways=CONSENT_WAYS,
             neutral_line=access.NEUTRAL_LINE,
+            follow_up=i18n.render("officer_follow_up", "en", name=tenant.name.split()[0] if tenant else ""),
             now=now,
         )
 
@@ -139,6 +141,31 @@ def reply(conversation_id: int):
         detail = {"message_id": message.id, "status": message.status}
         audit.record(session, officer.id, "replied", runtime().clock(), conversation=conversation, detail=detail)
     log.info("officer replied", extra={"officer_id": officer.id, "message_id": message.id})
+    flash(_sent_note(message), "error" if message.state in ("suppressed", "failed", "unconfirmed") else "info")
+    return redirect(page + "#reply")
+
+
+@bp.post("/conversations/<int:conversation_id>/template")
+@requires_role(*CONVERSATION_ROLES)
+def send_template(conversation_id: int):
+    """Outside WhatsApp's window: the approved follow-up template, so the tenant can write back."""
+    officer = current_officer()
+    page = url_for("console.conversation", conversation_id=conversation_id)
+    with transaction(runtime().sessions) as session:
+        conversation = conversation_or_404(session, conversation_id)
+        if not is_mine(conversation, officer):
+            flash("Take over this conversation before writing to the tenant.", "error")
+            return redirect(page)
+    try:
+        message = send_officer_template(runtime(), conversation_id, officer.id)
+    except NotYours:
+        flash("Someone else has taken this conversation over: nothing was sent.", "error")
+        return redirect(page)
+
+    with transaction(runtime().sessions) as session:
+        conversation = session.get(Conversation, conversation_id)
+        detail = {"message_id": message.id, "status": message.status, "template": "officer_follow_up"}
+        audit.record(session, officer.id, "sent_template", runtime().clock(), conversation=conversation, detail=detail)
     flash(_sent_note(message), "error" if message.state in ("suppressed", "failed", "unconfirmed") else "info")
     return redirect(page + "#reply")
 

@@ -1,0 +1,102 @@
+"""/api/v1: for operatives' apps and scheduling systems. JSON in and out, an API key on every request.
+
+    POST /api/v1/visits/<reference>/status  {"status": "on_my_way", "eta": "2026-12-05T10:40:00Z", "note": "..."}
+    GET  /api/v1/visits/<reference>         the slot, the day's status and ETA, and what the tenant said
+
+The key goes in `Authorization: Bearer <key>` (see api_keys.py). No key, or one
+we do not know: 401. A key without the scope: 403. A body we cannot use: 400
+saying what to send. An unknown reference: 404. A visit already over: 409.
+The answers carry no tenant name, address or phone number.
+"""
+
+import logging
+from functools import wraps
+
+from flask import Blueprint, current_app, g, jsonify, request
+from sqlalchemy import select
+
+from service import adjustments, api_keys, on_the_way, operatives
+from store.db import transaction
+from store.models import Visit
+
+log = logging.getLogger(__name__)
+api_bp = Blueprint("api", __name__, url_prefix="/api/v1")
+OPERATIVE_STATUS = "operative_status"
+
+
+def runtime():
+    return current_app.extensions["assistant"]
+
+
+def error(status: int, message: str):
+    return jsonify({"error": message}), status
+
+
+def requires_scope(scope: str):
+    """Let the request through only with an active key that holds `scope`."""
+
+    def decorate(view):
+        @wraps(view)
+        def checked(*args, **kwargs):
+            presented = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+            with transaction(runtime().sessions) as session:
+                key = api_keys.key_for(session, presented)
+                name, scopes = (key.name, list(key.scopes or [])) if key else (None, [])
+            if name is None:
+                return error(401, "send a valid API key as 'Authorization: Bearer <key>'")
+            if scope not in scopes:
+                log.warning("api key without the scope", extra={"api_key": name, "scope": scope})
+                return error(403, f"this API key may not use {scope}")
+            g.api_key_name = name
+            return view(*args, **kwargs)
+
+        return checked
+
+    return decorate
+
+
+@api_bp.post("/visits/<reference>/status")
+@requires_scope(OPERATIVE_STATUS)
+def report_status(reference):
+    """What the operative is doing about this visit now."""
+    # Read as JSON whatever the Content-Type says: a scheduling system may not set it.
+    body = request.get_json(silent=True, force=True)
+    try:
+        report = operatives.read_report(body, runtime().clock(), runtime().settings)
+    except operatives.InvalidReport as problem:
+        return error(400, str(problem))
+    try:
+        outcome = on_the_way.report(runtime(), reference, report, g.api_key_name)
+    except on_the_way.UnknownVisit:
+        return error(404, "no visit has that reference")
+    except operatives.VisitClosed as closed:
+        return error(409, f"this visit is {closed}: nothing was recorded. Please call the office.")
+    log.info("operative status", extra={"api_key": g.api_key_name, "status": report.status})
+    with transaction(runtime().sessions) as session:
+        answer = visit_answer(session, session.get(Visit, outcome["visit_id"]))
+    return jsonify({**answer, "tenant_texted": outcome["tenant_texted"]})
+
+
+@api_bp.get("/visits/<reference>")
+@requires_scope(OPERATIVE_STATUS)
+def visit_status(reference):
+    """The visit as the operative needs it on the day, with what the tenant has told us since they set off."""
+    with transaction(runtime().sessions) as session:
+        visit = session.scalar(select(Visit).where(Visit.reference == reference))
+        if visit is None:
+            return error(404, "no visit has that reference")
+        return jsonify(visit_answer(session, visit))
+
+
+def visit_answer(session, visit: Visit) -> dict:
+    return {
+        "reference": visit.reference,
+        "status": visit.status,
+        "operative_status": visit.operative_status,
+        "slot": {"start": visit.slot_start.isoformat(), "end": visit.slot_end.isoformat()},
+        "eta": visit.eta.isoformat() if visit.eta else None,
+        "missed_by_provider": visit.missed_by_provider_at is not None,
+        # What to do at the door for this tenant's needs; never the need itself.
+        "briefing": adjustments.briefing_for(session, visit),
+        "tenant_replies": operatives.replies_for_operative(session, visit),
+    }

@@ -1,0 +1,84 @@
+"""An operative's report applied to the visit, and the tenant told: "on my way" and "running late" texts.
+
+The text goes the way every message we start goes (stored, then handed to
+Twilio after commit; opt-outs are honoured by messaging.deliver), on the channel
+a reminder would use. What the tenant is told follows what we already know
+about them: nothing about a visit to a number not yet checked, and for discreet
+contact no visit type, only at safe times and never after their exit word.
+"""
+
+from datetime import datetime
+
+from sqlalchemy import select
+
+from service import adjustments, i18n, identity, messaging, operatives, reminders
+from store.db import transaction
+from store.models import Visit
+
+
+class UnknownVisit(LookupError):
+    """No visit has that reference."""
+
+
+def report(runtime, reference: str, report: operatives.Report, key_name: str) -> dict:
+    """Record the report, text the tenant when there is news, and say what now stands."""
+    now = runtime.clock()
+    with transaction(runtime.sessions) as session:
+        visit = session.scalar(select(Visit).where(Visit.reference == reference).with_for_update())
+        if visit is None:
+            raise UnknownVisit(reference)
+        text_key = operatives.apply_report(session, visit, report, f"operative:{key_name}", now, runtime.settings)
+        message_id = _text_tenant(runtime, session, visit, text_key, now) if text_key else None
+        visit_id = visit.id
+
+    # After commit, like reminders: a failed send is recorded on the message, with a task for an officer.
+    texted = messaging.deliver(runtime, message_id) if message_id else False
+    return {"visit_id": visit_id, "tenant_texted": texted}
+
+
+def tracking_url(runtime, visit: Visit) -> str:
+    return f"{runtime.base_url.rstrip('/')}/track/{operatives.tracking_token(visit)}"
+
+
+def _text_tenant(runtime, session, visit: Visit, text_key: str, now: datetime) -> int | None:
+    """Store the tenant's text about the operative; its id, to send after commit, or None if none may go."""
+    tenant = visit.tenant
+    if identity.must_check(runtime.settings, tenant):
+        # We cannot be sure this number is the tenant's: it hears nothing about the visit.
+        return None
+    discreet = adjustments.discreet_for(session, tenant.id)
+    if adjustments.silenced(discreet, now) or adjustments.within_safe_hours(discreet, now) > now:
+        return None
+    channel = reminders.channel_for(session, tenant, now, discreet)
+    if channel is None:
+        return None
+
+    locale = i18n.normalise_locale(tenant.language)
+    values = _values(runtime, visit, text_key, locale, discreet=discreet is not None)
+    conversation = messaging.conversation_for(session, tenant.phone, channel)
+    message = messaging.outbound(
+        conversation,
+        i18n.render(text_key, locale, **values),
+        visit_id=visit.id,
+        template_key=text_key,
+        # Kept so the same words can go as an approved WhatsApp template outside the 24-hour window.
+        raw={"text_key": text_key, "variables": values},
+    )
+    session.add(message)
+    session.flush()
+    # A reply ("I'm not in") is about this visit, whichever visit was talked about before.
+    conversation.state = {**(conversation.state or {}), "visit_id": visit.id}
+    return message.id
+
+
+def _values(runtime, visit: Visit, text_key: str, locale: str, discreet: bool) -> dict:
+    # In discreet contact a message never says what the visit is for.
+    values = {
+        "operative": visit.operative.first_name if visit.operative else i18n.render("operative_unknown", locale),
+        "visit": i18n.render(f"visit_type.{'discreet' if discreet else visit.visit_type}", locale),
+        "eta": i18n.format_clock(visit.eta, locale),
+        "link": tracking_url(runtime, visit),
+    }
+    if text_key == "on_my_way":
+        values["code"] = identity.doorstep_code(visit)
+    return values
