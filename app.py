@@ -10,10 +10,11 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from service import messaging
+from service import messaging, no_access, webhooks
 from service.rasa_client import RasaClient
 from service.settings import Settings, load_settings
 from service.twilio_gateway import TwilioGateway
+from service.webhooks import WebhookSender
 from service.worker import InProcessWorker
 from store.db import make_engine, make_session_factory, transaction, upgrade_database
 from store.models import Message
@@ -29,6 +30,7 @@ class Runtime:
     rasa: RasaClient
     status_callback_url: str
     worker: InProcessWorker | None = None
+    webhook_sender: WebhookSender | None = None
     rasa_wait_seconds: float = 90.0
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
     # Where tenants and Twilio reach this service (tracking links are made from it).
@@ -37,6 +39,8 @@ class Runtime:
 
 def create_app(settings: Settings | None = None, start_worker: bool = True) -> Flask:
     settings = settings or load_settings()
+    # A mistake in config.yml's no_access_policy fails here, at start, not at a tenant's door.
+    no_access.policy(settings)
     logging.basicConfig(
         level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
@@ -55,6 +59,8 @@ def create_app(settings: Settings | None = None, start_worker: bool = True) -> F
         status_callback_url=base_url + "/twilio/status",
         base_url=base_url,
     )
+    # Every session carries the webhook addresses, so a visit change stores its events as it commits.
+    webhooks.attach(runtime.sessions, settings)
 
     if not settings.use_simulator and not settings.public_url:
         logging.getLogger(__name__).warning(
@@ -65,9 +71,11 @@ def create_app(settings: Settings | None = None, start_worker: bool = True) -> F
     app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=256 * 1024)
     app.extensions["assistant"] = runtime
 
+    from service import hms_api  # noqa: F401  (adds the HMS's routes and the OpenAPI document to api_bp)
     from service.api import api_bp
     from service.api_keys import create_api_key_command
     from service.console import console_bp, create_officer_command, protect_forms
+    from service.csv_import import import_csv_command
     from service.tracking import tracking_bp
     from service.web import bp
 
@@ -84,6 +92,8 @@ def create_app(settings: Settings | None = None, start_worker: bool = True) -> F
     register_commands(app)
     app.cli.add_command(create_officer_command)
     app.cli.add_command(create_api_key_command)
+    app.cli.add_command(import_csv_command)
+    app.cli.add_command(webhooks.send_webhooks_command)
 
     if start_worker:
         start_background_work(runtime)
@@ -110,3 +120,5 @@ def start_background_work(runtime: Runtime) -> None:
         runtime.worker.submit_conversation(conversation_id)
     for message_id in unsent:
         runtime.worker.submit_delivery(message_id)
+    # Webhook events wait in the database; the sender picks up whatever an earlier run left.
+    runtime.webhook_sender = webhooks.start_sender(runtime)

@@ -182,10 +182,18 @@ def remove(session: Session, adjustment: Adjustment) -> None:
 
 
 def erase(session: Session, tenant_id: int) -> int:
-    """Delete every need we hold for the tenant, and blank the messages they were told in."""
+    """Delete every need we hold for the tenant, and blank the messages they were told in.
+
+    Discreet contact is kept, without the tenant's words: ending it would send the
+    next reminder in full to a phone someone else may read. A safeguarding officer
+    ends it with the tenant, never a text that may not be theirs.
+    """
     adjustments = active(session, tenant_id)
     _redact_source(session, adjustments)
-    session.execute(delete(Adjustment).where(Adjustment.tenant_id == tenant_id))
+    for adjustment in adjustments:
+        if adjustment.kind == DISCREET:
+            adjustment.detail, adjustment.message_id = "", None
+    session.execute(delete(Adjustment).where(Adjustment.tenant_id == tenant_id, Adjustment.kind != DISCREET))
     session.execute(
         update(OfficerTask)
         .where(OfficerTask.tenant_id == tenant_id, OfficerTask.kind.in_(("adjustment", "safeguarding")))

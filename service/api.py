@@ -1,6 +1,7 @@
 """/api/v1: for operatives' apps and scheduling systems. JSON in and out, an API key on every request.
 
     POST /api/v1/visits/<reference>/status  {"status": "on_my_way", "eta": "2026-12-05T10:40:00Z", "note": "..."}
+                                            {"status": "no_access", "note": "..", "photo_ref": "..", "card_left": true}
     GET  /api/v1/visits/<reference>         the slot, the day's status and ETA, and what the tenant said
 
 The key goes in `Authorization: Bearer <key>` (see api_keys.py). No key, or one
@@ -28,8 +29,11 @@ def runtime():
     return current_app.extensions["assistant"]
 
 
-def error(status: int, message: str):
-    return jsonify({"error": message}), status
+def error(status: int, message: str, fields: dict[str, str] | None = None):
+    body = {"error": message}
+    if fields:
+        body["fields"] = fields
+    return jsonify(body), status
 
 
 def requires_scope(scope: str):
@@ -65,10 +69,15 @@ def report_status(reference):
         report = operatives.read_report(body, runtime().clock(), runtime().settings)
     except operatives.InvalidReport as problem:
         return error(400, str(problem))
+    except OverflowError:
+        # A date at the very edge of the calendar, shifted by its offset, falls off it.
+        return error(400, "eta is not a usable time: send it as HH:MM today or an ISO-8601 time")
     try:
         outcome = on_the_way.report(runtime(), reference, report, g.api_key_name)
     except on_the_way.UnknownVisit:
         return error(404, "no visit has that reference")
+    except on_the_way.NotToday as problem:
+        return error(409, str(problem))
     except operatives.VisitClosed as closed:
         return error(409, f"this visit is {closed}: nothing was recorded. Please call the office.")
     log.info("operative status", extra={"api_key": g.api_key_name, "status": report.status})

@@ -19,7 +19,9 @@ from store.db import transaction
 from store.models import ApiKey
 
 # operative_status: report on the day (on my way, arrived...) and read the tenant's replies.
-SCOPES = ("operative_status",)
+# hms_write: the housing management system creates and updates tenants, homes, operatives and visits.
+# hms_read: the housing management system reads them back, with each visit's status and no-access case.
+SCOPES = ("operative_status", "hms_write", "hms_read")
 PREFIX = "taa_"
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,29}$")
 

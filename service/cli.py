@@ -18,7 +18,7 @@ from service import stack
 
 
 def register_commands(app: Flask) -> None:
-    for command in (serve, seed_demo, reminders, chat, eval_nlu, bench, simulator):
+    for command in (serve, seed_demo, reminders, chat, eval_nlu, bench, simulator, export_evidence):
         app.cli.add_command(command)
 
 
@@ -56,7 +56,9 @@ def serve(port, simulator):
     ]
     progress.note(f"✓ Web app on http://127.0.0.1:{port} (Twilio webhook: /twilio/inbound, status: /twilio/status)")
     progress.note("  Rasa is loading its model in the background (about a minute); messages wait for it.")
-    progress.note("  Try it: flask --app app seed-demo, then flask --app app chat --phone 07700900101")
+    progress.note(
+        "  Try it: .venv/bin/flask --app app seed-demo, then .venv/bin/flask --app app chat --phone 07700900101"
+    )
     server = create_server(current_app._get_current_object(), host="127.0.0.1", port=port, threads=8)
     try:
         server.run()
@@ -104,6 +106,7 @@ def seed_demo(reset):
 def reminders(at):
     """Send every reminder that is due now (or at --at), and apologise for any visit we missed."""
     from service.missed_visits import sweep
+    from service.no_access import send_due_follow_ups
     from service.reminders import send_due_reminders
 
     moment = datetime.now(timezone.utc)
@@ -119,10 +122,40 @@ def reminders(at):
     )
     # Run with the reminders so a visit we missed is put right within the hour, once.
     click.echo(f"visits we missed, apologised for and passed to the office: {sweep(_runtime(), moment)}")
+    # Follow-ups after a failed visit that waited for a safe time to text.
+    click.echo(f"no-access follow-ups sent: {send_due_follow_ups(_runtime(), moment)}")
     # A WhatsApp message that fails comes back by delivery report and is retried by SMS in the
     # background; give such work a moment before this process exits (a restart also picks it up).
     if _runtime().worker:
         _runtime().worker.wait_idle(30)
+
+
+@click.command("export-evidence")
+@click.option("--visit", "reference", default=None, help="The visit's reference, e.g. GAS-1001.")
+@click.option("--case", "case_id", type=int, default=None, help="The no-access case's number.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "pdf"]), required=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="The file to write.")
+@with_appcontext
+def export_evidence(reference, case_id, fmt, out):
+    """Write the full chronological record of a visit or a no-access case, for a legal team."""
+    from service import evidence
+    from service.evidence_pdf import to_pdf
+    from store.db import transaction
+
+    if (reference is None) == (case_id is None):
+        raise click.UsageError("give either --visit REF or --case ID")
+    runtime = _runtime()
+    with transaction(runtime.sessions) as session:
+        try:
+            if reference is not None:
+                record = evidence.for_visit(session, evidence.visit_by_reference(session, reference), runtime.clock())
+            else:
+                record = evidence.for_case(session, evidence.case_by_id(session, case_id), runtime.clock())
+        except evidence.NotFound as missing:
+            raise click.ClickException(str(missing)) from missing
+    # With a byte-order mark, so a spreadsheet opens the UTF-8 as UTF-8.
+    out.write_bytes(to_pdf(record) if fmt == "pdf" else evidence.to_csv(record).encode("utf-8-sig"))
+    click.echo(f"{record.title}: {len(record.rows)} lines written to {out}")
 
 
 @click.command("chat")

@@ -31,6 +31,8 @@ TENANTS = [
     ("Gethin Morgan", "07700 900104", "cy", False, "2 Quarry Row", "LS9 5GH", "repair", 6, "08:00"),
     ("Samira Haddad", "07700 900105", "ar", True, "17 Elm Terrace", "LS10 6JK", "tenancy_audit", 8, "14:00"),
     ("Ruth Ellis", "07700 900106", "en", False, "9 Birch Walk", "LS11 7LM", "alarm_check", 2, "11:00"),
+    # Today, about two hours from when the demo is loaded: for trying "on my way" and the tracking page.
+    ("Kofi Mensah", "07700 900107", "en", False, "31 Rowan Drive", "LS12 8NP", "repair", 0, None),
 ]
 # Ruth's number has not been checked yet: the assistant asks for her address before saying anything.
 UNCHECKED_PHONES = {"07700 900106"}
@@ -83,8 +85,11 @@ def seed(runtime, reset: bool = False) -> dict:
 def _visit(runtime, tenant, home, operatives, index, visit_type, now, days, at) -> Visit:
     skill = runtime.settings.visit_types[visit_type]["skill"]
     operative = next(o for o in operatives if skill in o.skills)
-    day = _weekday_after(now.astimezone(LONDON).date() + timedelta(days=days))
-    start = datetime.combine(day, time.fromisoformat(at), LONDON).astimezone(timezone.utc)
+    if at is None:
+        start = (now + timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
+    else:
+        day = _weekday_after(now.astimezone(LONDON).date() + timedelta(days=days))
+        start = datetime.combine(day, time.fromisoformat(at), LONDON).astimezone(timezone.utc)
     minutes = runtime.settings.visit_types[visit_type]["minutes"]
     return Visit(
         reference=f"A-{index:04d}",
@@ -112,8 +117,12 @@ def describe(runtime) -> list[str]:
             visit = session.scalar(select(Visit).where(Visit.tenant_id == tenant.id).order_by(Visit.slot_start))
             when = visit.slot_start.astimezone(LONDON).strftime("%a %d %b %H:%M") if visit else "no visit"
             national = "0" + tenant.phone[3:] if tenant.phone.startswith("+44") else tenant.phone
-            lines.append(
+            line = (
                 f"{national}  {tenant.name:<15} {tenant.language:<3} {tenant.preferred_channel:<9} "
-                f"{visit.visit_type if visit else '':<17} {when}"
+                f"{visit.visit_type if visit else '':<17} {visit.reference if visit else '':<7} {when}"
             )
+            if tenant.phone_verified_at is None and visit:
+                # The answer to the assistant's check, so the demo can be finished.
+                line += f"  (number not checked yet: answer {visit.home.address_line1}, {visit.home.postcode})"
+            lines.append(line)
     return lines

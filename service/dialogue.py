@@ -28,6 +28,8 @@ from store.models import Conversation, Message, OfficerTask, Tenant, Visit
 log = logging.getLogger(__name__)
 LONDON = ZoneInfo("Europe/London")
 
+# A closed visit the tenant may still pick a new time for: the follow-up after no access offered them.
+REBOOKABLE = "no_access"
 # Below this an "affirm" is checked back with the tenant rather than acted on.
 AFFIRM_CERTAINTY = 0.75
 CHOICE_PATTERN = re.compile(r"^\s*(?:no\.?|number|option)?\s*([1-9])\s*[.)!]*\s*$", re.IGNORECASE)
@@ -183,7 +185,7 @@ def handle_turn(turn: Turn, action: str, intent: str, confidence: float) -> None
         wanted = turn.when_wanted()
         if wanted and action not in ("action_affirm", "action_deny", "action_cancel"):
             turn.count_misunderstanding(reset=True)
-            _offer_slots_for(turn, _visit_by_id(turn, pending.get("visit_id")), wanted)
+            _offer_slots_for(turn, _visit_by_id(turn, pending.get("visit_id"), rebooking=True), wanted)
             return
 
     handler = HANDLERS.get(action, _fallback)
@@ -199,7 +201,8 @@ def handle_turn(turn: Turn, action: str, intent: str, confidence: float) -> None
 
 def _affirm(turn: Turn, pending: dict, intent: str, confidence: float) -> None:
     kind = pending.get("kind")
-    visit = _visit_by_id(turn, pending.get("visit_id")) if pending else None
+    rebooking = kind == "move_visit" or (kind == "clarify_yes" and pending.get("then") == "move_visit")
+    visit = _visit_by_id(turn, pending.get("visit_id"), rebooking=rebooking) if pending else None
 
     if confidence < AFFIRM_CERTAINTY and kind != "clarify_yes":
         target = visit or _focus_visit(turn)
@@ -232,9 +235,13 @@ def _affirm(turn: Turn, pending: dict, intent: str, confidence: float) -> None:
 
 def _deny(turn: Turn, pending: dict, intent: str, confidence: float) -> None:
     kind = pending.get("kind")
-    visit = _visit_by_id(turn, pending.get("visit_id")) or _focus_visit(turn)
+    visit = _visit_by_id(turn, pending.get("visit_id"), rebooking=True) or _focus_visit(turn)
     if visit is None:
         _no_visit_or_pick(turn, then="ask_time")
+        return
+    if not visit.is_open:
+        # "No" to the times offered after a failed visit: there is no booking to keep, so ask what suits.
+        _ask_new_time(turn, visit)
         return
     if kind in ("cancel_visit", "move_visit", "pick_slot", "clarify_yes") and kind != "confirm_visit":
         if kind == "clarify_yes" and pending.get("then") == "confirm_visit":
@@ -257,7 +264,8 @@ def _cancel(turn: Turn, pending: dict, intent: str, confidence: float) -> None:
 
 
 def _rebook(turn: Turn, pending: dict, intent: str, confidence: float) -> None:
-    visit = _focus_visit(turn)
+    rebooking = pending.get("kind") in ("ask_time", "pick_slot", "move_visit")
+    visit = (_visit_by_id(turn, pending.get("visit_id"), rebooking=True) if rebooking else None) or _focus_visit(turn)
     if visit is None:
         _no_visit_or_pick(turn, then="ask_time")
         return
@@ -351,6 +359,9 @@ def _answer_door(turn: Turn) -> None:
     if visit is None:
         turn.task("unexpected_caller", "The tenant asked about someone at their door; no visit is booked now.")
         turn.say("door_no")
+        # Someone may be at risk now: an officer sees it at the top of the queue.
+        request_handoff(turn.conversation, "unexpected_caller", turn.now, urgent=True)
+        turn.conversation.holding_sent = True
         return
     turn.set_focus(visit)
     operative = visit.operative.first_name if visit.operative else i18n.render("operative_unknown", turn.locale)
@@ -450,6 +461,22 @@ def system_turn(session: Session, settings, conversation: Conversation, tenant: 
     )
 
 
+def follow_up_no_access(turn: Turn, visit: Visit, stage: str) -> None:
+    """After a visit nobody could let us in for: the policy stage's blame-free words, then real new times."""
+    if turn.discreet:
+        turn.say(f"no_access_discreet.{stage}", slot=turn.describe(visit)["slot"])
+    else:
+        turn.say(f"no_access.{stage}", name=turn.tenant.name.split()[0], **turn.describe(visit))
+        if stage == "firmer":
+            # Why the visit matters, and that help is there if something makes visits hard.
+            turn.replies.append(i18n.render(f"visit_purpose.{visit.visit_type}", turn.locale))
+            turn.say("no_access.help_offer")
+    if with_a_person(turn.conversation):
+        turn.say("missed_team_will_rebook")
+        return
+    _offer_slots_for(turn, visit, _Window(turn.now, turn.now + timedelta(days=7)))
+
+
 def apologise_for_missed_visit(turn: Turn, visit: Visit) -> None:
     """Sorry, with real new times to pick from (or a person, when one has the conversation)."""
     turn.say("missed_sorry", **turn.describe(visit))
@@ -512,7 +539,7 @@ def _answers_a_choice(turn: Turn, pending: dict) -> bool:
 def _picks_a_slot(turn: Turn, pending: dict) -> bool:
     """The tenant chose one of the offered slots, by its number or in words ("the 2pm one")."""
     slots = [Slot.from_dict(item) for item in pending.get("slots") or []]
-    visit = _visit_by_id(turn, pending.get("visit_id"))
+    visit = _visit_by_id(turn, pending.get("visit_id"), rebooking=True)
     if not slots or visit is None:
         return False
     chosen = _slot_by_number(turn.text, slots) or _slot_by_words(turn, slots)
@@ -666,11 +693,18 @@ def _named_visits(text: str, visits: list[Visit]) -> list[Visit]:
     return [v for v in visits if any(word in lowered for word in VISIT_TYPE_WORDS.get(v.visit_type, ()))]
 
 
-def _visit_by_id(turn: Turn, visit_id) -> Visit | None:
+def _visit_by_id(turn: Turn, visit_id, rebooking: bool = False) -> Visit | None:
+    """The tenant's open visit with this id; when `rebooking`, also one nobody could let us in for.
+
+    A visit with no access is closed, but the follow-up offered new times for it:
+    picking one moves that visit (its reference and history stay with it).
+    """
     if not visit_id:
         return None
     visit = turn.session.get(Visit, visit_id)
-    if visit and visit.tenant_id == turn.tenant.id and visit.is_open:
+    if visit is None or visit.tenant_id != turn.tenant.id:
+        return None
+    if visit.is_open or (rebooking and visit.status == REBOOKABLE):
         return visit
     return None
 

@@ -9,6 +9,7 @@ where it left off.
 
 from datetime import datetime
 
+from service import metrics
 from store.models import Conversation
 
 ASSISTANT, QUEUED, OFFICER = "assistant", "queued", "officer"
@@ -22,6 +23,7 @@ def request_handoff(conversation: Conversation, reason: str, now: datetime, urge
     if conversation.owner != QUEUED:
         conversation.handoff_at = now
         conversation.holding_sent = False
+        metrics.HANDOFFS.labels(reason).inc()
     conversation.owner = QUEUED
     conversation.handoff_reason = conversation.handoff_reason or reason
     conversation.handoff_urgent = conversation.handoff_urgent or urgent

@@ -22,6 +22,8 @@ STREET_WORDS = {
     "road", "rd", "street", "st", "lane", "ln", "avenue", "ave", "close", "drive", "dr", "way", "place",
     "court", "crescent", "gardens", "grove", "terrace", "walk", "flat", "house", "the", "and", "apartment",
 }  # fmt: skip
+# An answer to "what is the first line of your address?" is a few words, not a list of guesses.
+MAX_ANSWER_WORDS = 8
 # Someone at the door this long before the slot opens, or after it closes, still counts as that visit.
 DOOR_MARGIN = timedelta(hours=1)
 
@@ -49,20 +51,39 @@ def answer_check(session: Session, settings, conversation: Conversation, tenant:
         return "verified"
     tries = check.get("tries", 0) + 1
     conversation.state = {**conversation.state, "identity_check": {**check, "tries": tries}}
+    # Tries on the tenant's other channel count too: two channels must not mean twice the guesses.
+    elsewhere = session.scalars(
+        select(Conversation.state).where(Conversation.tenant_id == tenant.id, Conversation.id != conversation.id)
+    )
+    tries += sum(((state or {}).get("identity_check") or {}).get("tries", 0) for state in elsewhere)
     return "failed" if tries >= settings.section("identity").get("check_attempts", 3) else "retry"
 
 
 def matches_home(text: str, home: Property) -> bool:
-    """The postcode, or the house number with a word of the street name, as written on the record."""
+    """The postcode, or the first line of the address, and nothing much else.
+
+    A short answer only: a message listing many numbers, streets or postcodes
+    is a guess at every address at once, not an answer, and never passes.
+    """
     said = fold(text)
-    said_words = set(said.split())
-    postcode = fold(home.postcode).replace(" ", "")
-    if len(postcode) >= 5 and postcode in said.replace(" ", ""):
+    words = said.split()
+    if not words or len(words) > MAX_ANSWER_WORDS:
+        return False
+    postcode_words = fold(home.postcode).split()
+    postcode = "".join(postcode_words)
+    # The postcode alone: every part of the answer with a digit in it, together, is the postcode.
+    with_digits = "".join(word for word in words if any(ch.isdigit() for ch in word))
+    if len(postcode) >= 5 and with_digits == postcode:
         return True
-    line = fold(home.address_line1)
-    numbers = [word for word in line.split() if regex.match(r"^\d+[a-z]?$", word)]
-    names = [word for word in line.split() if word not in STREET_WORDS and not word[0].isdigit() and len(word) > 2]
-    return bool(names) and all(number in said_words for number in numbers) and any(n in said_words for n in names)
+
+    known = set(fold(f"{home.address_line1} {home.town} {home.postcode}").split())
+    line = fold(home.address_line1).split()
+    numbers = {word for word in line if regex.match(r"^\d+[a-z]?$", word)}
+    names = {word for word in line if word not in STREET_WORDS and not word[0].isdigit() and len(word) > 2}
+    said_numbers = {word for word in words if word[0].isdigit() and word not in postcode_words}
+    # A word or two around the address ("it's", "my address is") is fine; a list of streets is not.
+    unknown = [word for word in words if word not in known and word not in STREET_WORDS and len(word) > 2]
+    return bool(names & set(words)) and said_numbers == numbers and len(unknown) <= 2
 
 
 def doorstep_code(visit: Visit) -> str:

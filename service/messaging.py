@@ -14,10 +14,10 @@ from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 
 import opencc
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from service import adjustments, i18n, identity, whatsapp
+from service import adjustments, i18n, identity, metrics, whatsapp
 from service.dialogue import Turn, handle_turn, question_about
 from service.handoff import request_handoff, with_a_person
 from service.languages import detect_language, language_by_code, requested_language
@@ -93,6 +93,7 @@ def store_inbound(runtime, form: dict) -> tuple[Message, bool]:
             return duplicate, True
         if conversation:
             conversation.last_inbound_at = message.created_at or utcnow()
+    metrics.MESSAGES_IN.labels(channel).inc()
     return message, False
 
 
@@ -192,6 +193,10 @@ def _answer_without_rasa(runtime, message_id: int) -> bool:
             _end_discreetly(runtime, session, message, conversation, tenant, discreet, locale)
         elif emergency := emergency_in(body):
             _answer_emergency(runtime, session, message, conversation, tenant, emergency)
+        elif _flooding(session, runtime.settings, message):
+            # Kept and shown to officers, but not answered: a loop or an attack must not drive the bot.
+            message.state, message.processed_at = "throttled", utcnow()
+            metrics.THROTTLED.inc()
         elif tenant is None:
             _answer_unknown_number(session, message, conversation, locale)
         elif with_a_person(conversation):
@@ -213,17 +218,40 @@ def _answer_without_rasa(runtime, message_id: int) -> bool:
             # Our own opt-out (the tenant asked in words) is lifted the carrier's way.
             _set_opt_out(tenant, message.channel, opted_out=False)
             _reply(session, message, conversation, i18n.render("opted_in", locale))
+        elif identity.must_check(runtime.settings, tenant):
+            # Before anything changes the tenant's record (even their language), the number is checked.
+            _check_number(runtime, session, message, conversation, tenant, body, locale)
         elif requested := requested_language(body, runtime.settings):
             tenant.language = requested
             language = language_by_code(runtime.settings, requested)
             _reply(
                 session, message, conversation, i18n.render("language_switched", requested, language=language.autonym)
             )
-        elif identity.must_check(runtime.settings, tenant):
-            _check_number(runtime, session, message, conversation, tenant, body, locale)
         else:
             return False
         return True
+
+
+def _flooding(session, settings, message: Message) -> bool:
+    """More messages from this number in the last minute than a person types: the rest wait for a person.
+
+    The first message over the limit creates one officer task; the following ones are only kept.
+    """
+    limit = settings.section("assistant").get("max_messages_per_minute", 8)
+    since = (message.created_at or utcnow()) - timedelta(minutes=1)
+    recent = session.scalar(
+        select(func.count(Message.id)).where(
+            Message.conversation_id == message.conversation_id,
+            Message.direction == "inbound",
+            Message.created_at >= since,
+            Message.id <= message.id,
+        )
+    )
+    if recent <= limit:
+        return False
+    if recent == limit + 1:
+        _officer_task(session, message, "message_flood", "Many messages in a minute from this number; please look.")
+    return True
 
 
 def _end_discreetly(runtime, session, message, conversation, tenant, discreet, locale) -> None:
@@ -538,6 +566,9 @@ def send_officer_template(runtime, conversation_id: int, officer_id: int) -> Mes
         if conversation.owner != "officer" or conversation.assigned_officer_id != officer_id:
             raise NotYours()
         tenant = session.get(Tenant, conversation.tenant_id) if conversation.tenant_id else None
+        if tenant and adjustments.discreet_for(session, tenant.id):
+            # The template names the tenant and our housing team: not for discreet contact.
+            raise NotSafeForTenant()
         locale = i18n.normalise_locale(tenant.language if tenant else None)
         name = (tenant.name.split() or [""])[0] if tenant else ""
         message = outbound(
@@ -550,6 +581,10 @@ def send_officer_template(runtime, conversation_id: int, officer_id: int) -> Mes
     deliver(runtime, message.id)
     with transaction(runtime.sessions) as session:
         return session.get(Message, message.id)
+
+
+class NotSafeForTenant(Exception):
+    """The message would identify us to someone who may read the tenant's phone."""
 
 
 class WindowClosed(Exception):
@@ -585,6 +620,13 @@ def deliver(runtime, message_id: int) -> bool:
         tenant = session.get(Tenant, message.tenant_id) if message.tenant_id else None
         route = _whatsapp_route(runtime, session, message, tenant)
         exempt = message.template_key == "opted_out" or (message.template_key or "").startswith("safety.")
+        # Answers to the tenant's own messages, and an officer's words, go where the conversation is.
+        ours = not message.reply_to_id and not (message.template_key or "").startswith("officer:")
+        if tenant and ours and not exempt and not _on_safe_channel(session, tenant, message):
+            # Discreet contact: only the channel the tenant chose, whatever else would have happened.
+            message.state, message.status = "suppressed", "not_safe_channel"
+            _officer_task(session, message, "safeguarding", "A message was held back: not the tenant's safe channel.")
+            return False
         if tenant and _opted_out(tenant, message.channel) and not exempt:
             message.state, message.status = "suppressed", "opted_out"
             if message.reply_to_id:
@@ -618,6 +660,9 @@ def deliver(runtime, message_id: int) -> bool:
     with transaction(runtime.sessions) as session:
         message = session.get(Message, message_id)
         message.twilio_sid, message.state = sent.sid, "handed_over"
+        metrics.MESSAGES_OUT.labels(message.channel, route.kind).inc()
+        if message.reply_to_id:
+            metrics.observe_reply(session.get(Message, message.reply_to_id).created_at, utcnow())
         if STATUS_RANK.get(sent.status, 0) >= STATUS_RANK.get(message.status, 0) or message.status == "pending":
             message.status = sent.status
     return True
@@ -634,6 +679,12 @@ def _whatsapp_route(runtime, session, message: Message, tenant: Tenant | None) -
     if route.kind == "sms":
         _move_to_sms(session, message, route.reason)
     return route
+
+
+def _on_safe_channel(session, tenant: Tenant, message: Message) -> bool:
+    discreet = adjustments.discreet_for(session, tenant.id)
+    safe_channel = (discreet.settings or {}).get("channel") if discreet else None
+    return safe_channel is None or message.channel == safe_channel
 
 
 def _move_to_sms(session, message: Message, reason: str) -> None:
@@ -682,6 +733,7 @@ def _record_send_failure(runtime, message_id: int, error: SendError) -> None:
         _officer_task(session, message, kind, f"Sending failed (code {error.code}).")
         if error.code == "21610" and message.tenant_id:
             _set_opt_out(session.get(Tenant, message.tenant_id), message.channel, opted_out=True)
+    metrics.SEND_FAILURES.labels(error.code or "none").inc()
     log.warning("message not sent", extra={"message_id": message_id, "error_code": error.code})
 
 
@@ -731,6 +783,10 @@ def record_status(runtime, form: dict) -> bool:
 def _retry_by_sms(session, message: Message, error_code: str) -> int | None:
     """WhatsApp could not deliver it: send the same words once by SMS, and keep why."""
     if (message.raw or {}).get("retried_as"):
+        return None
+    if message.tenant_id and adjustments.discreet_for(session, message.tenant_id):
+        # SMS may not be safe for this tenant: a person decides how to reach them.
+        _officer_task(session, message, "safeguarding", f"WhatsApp failed ({error_code}); not retried by SMS.")
         return None
     address = split_address(message.to_address)[1]
     conversation = conversation_for(session, address, "sms")

@@ -9,12 +9,17 @@ Every step is one reply; whatever else the tenant says falls through to the
 normal handling.
 """
 
+import unicodedata
 from datetime import datetime, time
 from typing import TYPE_CHECKING
+
+import regex
 
 from service import adjustments, i18n
 from service.adjustments import DISCREET, KINDS
 from service.handoff import request_handoff
+from service.languages import requested_language
+from service.safety import emergency_in
 from service.visits import replan_for_tenant
 
 if TYPE_CHECKING:
@@ -26,12 +31,21 @@ QUESTIONS = ("need_consent", "discreet_consent", "discreet_times", "discreet_wor
 # Questions about a visit that a need interrupts and that resume afterwards.
 RESUMABLE = ("confirm_visit", "clarify_yes", "cancel_visit", "move_visit", "pick_slot", "ask_time")
 DEFAULT_SAFE_HOURS = ("09:00", "17:00")
+# Requests that come before any need the same message mentions.
+PRECEDENCE = ("action_stop", "action_request_human")
+# An exit word must not be a word the tenant also uses to answer us, or a keyword the carrier acts on.
+RESERVED_EXIT_WORDS = {"yes", "no", "y", "n", "ok", "stop", "start", "help", "info", "change", "cancel", "end", "quit"}
 MAX_EXIT_WORD = 40
+# A clock time in folded text: "10", "10am", "2 pm", "14:00", "9.30".
+CLOCK = regex.compile(r"(?<![\d:])(?P<hour>\d{1,2})(?:[:.h](?P<minute>\d{2}))?\s*(?P<half>am|pm)?(?!\d)")
 
 
 def handle(turn: "Turn", pending: dict, action: str) -> bool:
     """Answer this message if it is about needs; False leaves it to the rest of the dialogue."""
     kind = pending.get("kind")
+    if action in PRECEDENCE and kind not in ("discreet_times", "discreet_word"):
+        # "Stop texting me" or "let me speak to a person" is done first; a person reads the rest.
+        return False
     heard = adjustments.needs_in(turn.text)
     # "Yes, I use a wheelchair" to "is there anything that would help?" is the need, not a bare yes.
     answered_with_a_need = kind == "ask_needs" and heard
@@ -156,12 +170,7 @@ def _discreet_consent(turn: "Turn", pending: dict, action: str) -> bool:
 
 
 def _discreet_times(turn: "Turn", pending: dict) -> bool:
-    wanted = turn.when_wanted()
-    hours = None
-    if wanted and wanted.precision != "day":
-        start, end = wanted.start.astimezone(i18n.LONDON), wanted.end.astimezone(i18n.LONDON)
-        if start.time() != end.time():
-            hours = (start.strftime("%H:%M"), end.strftime("%H:%M"))
+    hours = safe_hours_in(turn.text)
     if hours is None and pending.get("tries", 0) < 1:
         turn.set_pending("discreet_times", tries=pending.get("tries", 0) + 1)
         turn.say("discreet_times_unclear")
@@ -172,9 +181,40 @@ def _discreet_times(turn: "Turn", pending: dict) -> bool:
     return True
 
 
+def safe_hours_in(text: str) -> tuple[str, str] | None:
+    """ "10am to 2pm", "10-14", "between 22:00 and 6:00": the first two clock times, as "HH:MM".
+
+    A time with no am/pm takes the meaning that makes a sensible window with
+    the other one ("10 to 2pm" is 10:00-14:00). A window may run past midnight.
+    """
+    plain = unicodedata.normalize("NFKC", text or "").casefold().replace(".m.", "m").replace("a.m", "am")
+    found = [clock for clock in map(_clock_time, CLOCK.finditer(plain)) if clock is not None]
+    if len(found) < 2:
+        return None
+    (start, start_half), (end, end_half) = found[:2]
+    if start_half is None and end_half == "pm" and start[0] + 12 < end[0]:
+        start = (start[0] + 12, start[1])  # "4 to 8pm" is an evening window
+    if start_half is None and end_half is None and end[0] < start[0] <= 12 and end[0] <= 7:
+        end = (end[0] + 12, end[1])  # "10 to 2" is the working day, not the night
+    if start == end:
+        return None
+    return f"{start[0] % 24:02d}:{start[1]:02d}", f"{end[0] % 24:02d}:{end[1]:02d}"
+
+
+def _clock_time(match) -> tuple[tuple[int, int], str | None] | None:
+    hour, minute, half = int(match.group("hour")), int(match.group("minute") or 0), match.group("half")
+    if hour > 24 or minute > 59 or (half and hour > 12):
+        return None
+    if half == "pm" and hour < 12:
+        hour += 12
+    if half == "am" and hour == 12:
+        hour = 0
+    return (hour, minute), half
+
+
 def _discreet_word(turn: "Turn", pending: dict) -> bool:
-    word = adjustments.fold_for_matching(turn.text)[:MAX_EXIT_WORD]
-    if not word:
+    word = adjustments.fold_for_matching(turn.text)
+    if not _usable_exit_word(word, turn):
         turn.say("discreet_ask_word")
         return True
     adjustment = _update_discreet(turn, exit_word=word)
@@ -190,6 +230,13 @@ def _discreet_word(turn: "Turn", pending: dict) -> bool:
     request_handoff(turn.conversation, "safeguarding", turn.now)
     turn.conversation.holding_sent = True
     return True
+
+
+def _usable_exit_word(word: str, turn: "Turn") -> bool:
+    """Short, and never a word that would also mean yes, no, stop or an emergency."""
+    if not word or len(word) > MAX_EXIT_WORD or word in RESERVED_EXIT_WORDS:
+        return False
+    return emergency_in(turn.text) is None and not requested_language(turn.text, turn.settings)
 
 
 def _update_discreet(turn: "Turn", **settings):

@@ -7,17 +7,24 @@ about them: nothing about a visit to a number not yet checked, and for discreet
 contact no visit type, only at safe times and never after their exit word.
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from service import adjustments, i18n, identity, messaging, operatives, reminders
+from service import adjustments, i18n, identity, messaging, no_access, operatives, reminders
 from store.db import transaction
-from store.models import Visit
+from store.models import Message, Visit
+
+TRAVEL_STATUSES = ("on_my_way", "running_late")
+MAX_LATE_TEXTS = 3
 
 
 class UnknownVisit(LookupError):
     """No visit has that reference."""
+
+
+class NotToday(ValueError):
+    """ "On my way" for a visit whose slot is not within the day: a slip of the operative's app."""
 
 
 def report(runtime, reference: str, report: operatives.Report, key_name: str) -> dict:
@@ -27,13 +34,31 @@ def report(runtime, reference: str, report: operatives.Report, key_name: str) ->
         visit = session.scalar(select(Visit).where(Visit.reference == reference).with_for_update())
         if visit is None:
             raise UnknownVisit(reference)
-        text_key = operatives.apply_report(session, visit, report, f"operative:{key_name}", now, runtime.settings)
+        if report.status in TRAVEL_STATUSES and not _slot_is_near(visit, now, runtime.settings):
+            slot = i18n.format_slot(visit.slot_start, visit.slot_end, "en")
+            raise NotToday(f"this visit is booked for {slot}: report on_my_way and running_late on the day")
+        # Known before the report closes the visit: an agreed visit is a pre-booked attempt.
+        booked_as_confirmed = visit.status == "confirmed"
+        actor = f"operative:{key_name}"
+        text_key = operatives.apply_report(session, visit, report, actor, now, runtime.settings)
         message_id = _text_tenant(runtime, session, visit, text_key, now) if text_key else None
+        if report.status == "no_access" and visit.status == "no_access":
+            # In the slot and nobody let them in: an attempt, followed up by the no-access policy.
+            attempt = no_access.record_attempt(
+                session, visit, report, actor, now, runtime.settings, booked_as_confirmed=booked_as_confirmed
+            )
+            message_id = no_access.follow_up(runtime, session, attempt, now)
         visit_id = visit.id
 
     # After commit, like reminders: a failed send is recorded on the message, with a task for an officer.
     texted = messaging.deliver(runtime, message_id) if message_id else False
     return {"visit_id": visit_id, "tenant_texted": texted}
+
+
+def _slot_is_near(visit: Visit, now: datetime, settings) -> bool:
+    """The slot starts within the hours an ETA may look ahead, or is already under way."""
+    ahead = timedelta(hours=operatives.config(settings)["eta_max_hours"])
+    return visit.slot_start - ahead <= now <= visit.slot_end + ahead
 
 
 def tracking_url(runtime, visit: Visit) -> str:
@@ -43,6 +68,9 @@ def tracking_url(runtime, visit: Visit) -> str:
 def _text_tenant(runtime, session, visit: Visit, text_key: str, now: datetime) -> int | None:
     """Store the tenant's text about the operative; its id, to send after commit, or None if none may go."""
     tenant = visit.tenant
+    if text_key == "running_late" and _late_texts_sent(session, visit) >= MAX_LATE_TEXTS:
+        # An app flipping between ETAs must not flood the tenant; the tracking page still shows the latest.
+        return None
     if identity.must_check(runtime.settings, tenant):
         # We cannot be sure this number is the tenant's: it hears nothing about the visit.
         return None
@@ -69,6 +97,12 @@ def _text_tenant(runtime, session, visit: Visit, text_key: str, now: datetime) -
     # A reply ("I'm not in") is about this visit, whichever visit was talked about before.
     conversation.state = {**(conversation.state or {}), "visit_id": visit.id}
     return message.id
+
+
+def _late_texts_sent(session, visit: Visit) -> int:
+    return session.scalar(
+        select(func.count(Message.id)).where(Message.visit_id == visit.id, Message.template_key == "running_late")
+    )
 
 
 def _values(runtime, visit: Visit, text_key: str, locale: str, discreet: bool) -> dict:

@@ -61,6 +61,9 @@ class Report:
     status: str
     eta: datetime | None = None
     note: str | None = None
+    # With no_access: where the operative's photo of the door is kept, and whether a calling card went through it.
+    photo_ref: str | None = None
+    card_left: bool | None = None
 
 
 def config(settings) -> dict:
@@ -82,12 +85,25 @@ def read_report(body, now: datetime, settings) -> Report:
     if note is not None and (not isinstance(note, str) or len(note) > 500):
         raise InvalidReport("note must be text of at most 500 characters")
 
+    photo_ref = body.get("photo_ref")
+    if photo_ref is not None and (not isinstance(photo_ref, str) or len(photo_ref) > 500):
+        raise InvalidReport("photo_ref must be text of at most 500 characters (a link or your system's photo id)")
+    card_left = body.get("card_left")
+    if card_left is not None and not isinstance(card_left, bool):
+        raise InvalidReport("card_left must be true or false")
+
     eta = None
     if status in ON_THE_WAY:
         if body.get("eta") in (None, ""):
             raise InvalidReport("eta is required for on_my_way and running_late")
         eta = parse_eta(body["eta"], now, config(settings)["eta_max_hours"])
-    return Report(status=status, eta=eta, note=(note or "").strip() or None)
+    return Report(
+        status=status,
+        eta=eta,
+        note=(note or "").strip() or None,
+        photo_ref=(photo_ref or "").strip() or None,
+        card_left=card_left,
+    )
 
 
 def parse_eta(value, now: datetime, max_hours: float) -> datetime:

@@ -183,7 +183,8 @@ def _wording(session, settings, reminder: Reminder, visit: Visit, tenant: Tenant
         return "reminder_day_before", values
     if "plain_language" in adjustments.kinds_for(session, tenant.id):
         return "reminder_plain", values
-    return "reminder", values
+    # Already confirmed: no need to ask for a yes again.
+    return ("reminder_confirmed" if visit.status == "confirmed" else "reminder"), values
 
 
 def channel_for(session, tenant: Tenant, now: datetime, discreet=None) -> str | None:

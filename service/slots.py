@@ -81,6 +81,8 @@ def bank_holidays(region: str, first_year: int, last_year: int) -> frozenset[dat
 
 
 def slot_is_free(session: Session, slot: Slot, exclude_visit: int | None) -> bool:
+    if slot.operative_id is None:
+        return True  # nobody's diary to clash with
     busy = _busy_periods(session, slot.operative_id, slot.start, slot.end, exclude_visit=exclude_visit)
     return not _overlaps(slot.start, slot.end, busy)
 

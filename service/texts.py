@@ -49,6 +49,10 @@ TEXTS = {
     "reminder": N_(
         "Hello %(name)s, your %(visit)s is on %(slot)s. Reply YES to confirm, or reply CHANGE if you need another time."
     ),
+    "reminder_confirmed": N_(
+        "Hello %(name)s, a reminder that your %(visit)s is on %(slot)s. See you then. "
+        "Reply CHANGE if you need another time."
+    ),
     "reminder_day_before": N_(
         "Hello %(name)s, your %(visit)s is tomorrow, %(slot)s. %(operative)s will come and will tell you "
         "the code %(code)s, so you know it is us. Reply YES to confirm, or CHANGE for another time."
@@ -248,6 +252,31 @@ TEXTS = {
     "track.not_going_ahead": N_("This visit is not going ahead as booked. We will be in touch about a new time."),
     "track.updated": N_("Last update: %(time)s."),
     "track.reload": N_("Reload this page to see the latest."),
+    # No-access follow-ups. After a visit where nobody could let us in, by the policy's stage
+    # (config.yml `no_access_policy:`). Never blame: "we haven't been able to visit yet". New times follow.
+    "no_access.friendly": N_(
+        "Hello %(name)s, sorry we missed you for your %(visit)s on %(slot)s. "
+        "We haven't been able to visit yet, so let's find a time that suits you better."
+    ),
+    "no_access.firmer": N_(
+        "Hello %(name)s, we still haven't been able to do your %(visit)s, and it matters for your safety at home."
+    ),
+    "no_access.case": N_(
+        "Hello %(name)s, we still haven't been able to do your %(visit)s. It is important, so someone from our "
+        "team will contact you to find a way that works for you."
+    ),
+    "no_access.help_offer": N_("If anything makes visits hard for you, just tell us and we will help."),
+    "no_access_discreet.friendly": N_(
+        "Hello, sorry we missed you for your appointment on %(slot)s. Let's find a time that suits you better."
+    ),
+    "no_access_discreet.firmer": N_(
+        "Hello, we still haven't been able to keep your appointment. "
+        "If anything makes it hard, just tell us and we will help."
+    ),
+    "no_access_discreet.case": N_(
+        "Hello, we still haven't been able to keep your appointment. "
+        "Someone from our team will contact you at a safe time to help."
+    ),
 }
 
 PLURAL_TEXTS = {

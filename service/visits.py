@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from service import adjustments
+from service import adjustments, webhooks
 from service.slots import Slot, slot_is_free
 from store.models import OPEN_VISIT_STATUSES, Operative, Reminder, Visit, VisitEvent
 
@@ -20,6 +20,8 @@ class SlotTaken(Exception):
 def record(session: Session, visit: Visit, status: str, actor: str, **details) -> VisitEvent:
     event = VisitEvent(visit_id=visit.id, status=status, actor=actor, **details)
     session.add(event)
+    # Every visit change passes here: the HMS's webhook event is stored in this same transaction.
+    webhooks.queue_visit_event(session, visit, status, actor, details)
     return event
 
 
@@ -35,12 +37,21 @@ def cancel_visit(session: Session, visit: Visit, actor: str, message_id: int | N
 
 
 def move_visit(
-    session: Session, visit: Visit, slot: Slot, actor: str, settings, now: datetime, message_id: int | None = None
+    session: Session,
+    visit: Visit,
+    slot: Slot,
+    actor: str,
+    settings,
+    now: datetime,
+    message_id: int | None = None,
+    agreed: bool = True,
 ) -> None:
     """Move to `slot` in one transaction: re-check the slot, swap the reminders, record both steps.
 
     The operative row is locked first so two tenants taking the same slot at once
-    cannot both succeed (SQLite serialises writers anyway).
+    cannot both succeed (SQLite serialises writers anyway). A move the tenant has
+    not agreed to (`agreed=False`: the provider's system moved it) leaves the visit
+    booked, not confirmed, and tells the tenant the new time as a new booking is told.
     """
     session.execute(select(Operative.id).where(Operative.id == slot.operative_id).with_for_update())
     if not slot_is_free(session, slot, exclude_visit=visit.id):
@@ -52,12 +63,17 @@ def move_visit(
     # The day's progress, its tracking link and any miss by us belonged to the old slot.
     visit.operative_status = visit.eta = visit.arrived_at = visit.tracking_token = None
     visit.missed_by_provider_at = None
-    record(session, visit, "moved", actor, old_slot_start=old_start, new_slot_start=slot.start, message_id=message_id)
-    visit.status = "confirmed"
-    record(session, visit, "confirmed", actor, message_id=message_id)
+    if not agreed:
+        visit.status = "booked"  # before the move is recorded, so its webhook event says so
+    # Stamped with the caller's clock: the evidence record orders notices against the move.
+    moved = {"old_slot_start": old_start, "new_slot_start": slot.start}
+    record(session, visit, "moved", actor, **moved, message_id=message_id, at=now)
+    if agreed:
+        visit.status = "confirmed"
+        record(session, visit, "confirmed", actor, message_id=message_id, at=now)
 
     _drop_pending_reminders(session, visit)
-    plan_reminders(session, visit, settings, now)
+    plan_reminders(session, visit, settings, now, renotify=not agreed)
 
 
 def _drop_pending_reminders(session: Session, visit: Visit) -> None:
@@ -66,13 +82,16 @@ def _drop_pending_reminders(session: Session, visit: Visit) -> None:
     )
 
 
-def plan_reminders(session: Session, visit: Visit, settings, now: datetime, keep_sent: bool = False) -> list[Reminder]:
+def plan_reminders(
+    session: Session, visit: Visit, settings, now: datetime, keep_sent: bool = False, renotify: bool = False
+) -> list[Reminder]:
     """Store the reminder plan from config.yml and the tenant's needs; times already past are left out.
 
     Every time is moved out of the quiet hours and, for a tenant in discreet
     contact, into the hours they said are safe. A pending reminder the plan no
     longer has is replaced. With `keep_sent`, reminders already sent stay as
-    they are (a new need adds steps, it does not resend).
+    they are (a new need adds steps, it does not resend). With `renotify`, the
+    booking notice goes again (the time changed without the tenant).
     """
     reminders_config = settings.section("reminders")
     quiet = reminders_config.get("quiet_hours") or {}
@@ -86,11 +105,11 @@ def plan_reminders(session: Session, visit: Visit, settings, now: datetime, keep
         if step.get("on_booking"):
             # Once per visit, at the next reminders run: a move is answered in the conversation instead.
             booked = existing.get(step["kind"])
-            if booked is None or booked.status == "pending":
-                due = booked.due_at if booked else _outside_quiet_hours(now, quiet)
+            if booked is None or booked.status == "pending" or renotify:
+                due = booked.due_at if booked and not renotify else outside_quiet_hours(now, quiet)
                 wanted[step["kind"]] = adjustments.within_safe_hours(discreet, due, before=visit.slot_start)
             continue
-        due = _outside_quiet_hours(_due_time(visit.slot_start, step), quiet)
+        due = outside_quiet_hours(_due_time(visit.slot_start, step), quiet)
         due = adjustments.within_safe_hours(discreet, due, before=visit.slot_start)
         if now < due < visit.slot_start:
             wanted[step["kind"]] = due
@@ -131,7 +150,7 @@ def _due_time(slot_start: datetime, step: dict) -> datetime:
     return local_due.replace(tzinfo=None).replace(tzinfo=LONDON).astimezone(slot_start.tzinfo)
 
 
-def _outside_quiet_hours(due: datetime, quiet: dict) -> datetime:
+def outside_quiet_hours(due: datetime, quiet: dict) -> datetime:
     if not quiet:
         return due
     local = due.astimezone(LONDON)

@@ -3,6 +3,7 @@
 import hmac
 import logging
 import math
+import os
 import re
 from urllib.parse import parse_qsl
 
@@ -11,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from twilio.request_validator import RequestValidator
 
-from service import messaging
+from service import messaging, metrics
 
 log = logging.getLogger(__name__)
 bp = Blueprint("web", __name__)
@@ -90,6 +91,19 @@ def _turn_request(body) -> dict | None:
         # Out-of-range confidences are clamped so the "doubtful yes" check still works.
         "confidence": min(max(confidence, 0.0), 1.0),
     }
+
+
+@bp.get("/metrics")
+def metrics_endpoint():
+    """Prometheus metrics: with METRICS_TOKEN set, that bearer token; otherwise loopback only."""
+    token = os.environ.get("METRICS_TOKEN", "")
+    supplied = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if token and not hmac.compare_digest(supplied.encode(), token.encode()):
+        abort(401)
+    if not token and request.remote_addr not in ("127.0.0.1", "::1"):
+        abort(403)
+    body, content_type = metrics.exposition(runtime())
+    return Response(body, content_type=content_type)
 
 
 @bp.get("/health")

@@ -12,6 +12,8 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+from service import metrics
+
 log = logging.getLogger(__name__)
 
 
@@ -62,4 +64,5 @@ class InProcessWorker:
             function(item_id)
         except Exception:
             # The item stays in its unfinished state in the database and is retried at start-up.
+            metrics.ERRORS.inc()
             log.exception("background work failed", extra={"item_id": item_id})

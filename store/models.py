@@ -15,6 +15,7 @@ from sqlalchemy import (
     column,
     false,
     func,
+    or_,
     text,
     true,
 )
@@ -74,6 +75,8 @@ class Operative(Base):
     __tablename__ = "operatives"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # The provider's own reference (from its housing management system), for upserts.
+    reference: Mapped[str | None] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     skills: Mapped[list] = mapped_column(JSON, default=list)
     # {"mon": ["08:00", "17:00"], ...}; a missing day is a day off.
@@ -240,6 +243,8 @@ class OfficerTask(Base):
     detail: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
+    tenant: Mapped[Tenant | None] = relationship()
+
 
 class Adjustment(Base):
     """Something a tenant needs for visits to work, in their own words, and what we do about it.
@@ -324,3 +329,158 @@ class ApiKey(Base):
     scopes: Mapped[list] = mapped_column(JSON, default=list)
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, server_default=func.now())
+
+
+class WebhookDelivery(Base):
+    """One visit event for one webhook address: stored with the change, sent later by the webhook sender.
+
+    The body is kept exactly as it will be sent, so every retry carries the same
+    bytes and the same event id; it is signed when sent, with the secret of the day.
+    """
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("event_id", "url", name="uq_webhook_deliveries_event_url"),
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(40))
+    event_type: Mapped[str] = mapped_column(String(40))
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"), index=True)
+    url: Mapped[str] = mapped_column(String(500))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending, delivered
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # A sender holds the delivery until then; one that died mid-send lets it go again.
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ImportJob(Base):
+    """A CSV file loaded from the console: its progress, its counts and every row it could not load."""
+
+    __tablename__ = "import_jobs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))  # tenants, visits
+    filename: Mapped[str] = mapped_column(String(200))
+    officer_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id"))
+    status: Mapped[str] = mapped_column(String(20), default="running")  # running, done, failed
+    total_rows: Mapped[int] = mapped_column(Integer, default=0)
+    processed_rows: Mapped[int] = mapped_column(Integer, default=0)
+    created_count: Mapped[int] = mapped_column(Integer, default=0)
+    updated_count: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged_count: Mapped[int] = mapped_column(Integer, default=0)
+    # [{"row": 3, "reference": "T-1", "column": "phone", "reason": "..."}], in row order.
+    errors: Mapped[list] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# No-access cases (see service/no_access.py and config.yml `no_access_policy:`).
+CASE_STATUSES = ("open", "closed")
+# A case is closed only with one of these, so every closed case says how it ended.
+CASE_OUTCOMES = ("access_gained", "visit_completed", "legal_referral", "tenant_moved", "other")
+CASE_ACTION_KINDS = ("note", "phone_call", "letter_sent", "home_visit", "joint_visit", "referral")
+
+
+class AccessCase(Base):
+    """A tenant and visit type the policy's number of counted failed attempts has sent to the specialist team."""
+
+    __tablename__ = "access_cases"
+    __table_args__ = (
+        CheckConstraint(column("status").in_(CASE_STATUSES), name="ck_access_cases_status"),
+        # The database itself refuses a closed case without an outcome.
+        CheckConstraint(
+            "status = 'open' OR (outcome IS NOT NULL AND closed_at IS NOT NULL)", name="ck_access_cases_outcome"
+        ),
+        CheckConstraint(
+            or_(column("outcome").is_(None), column("outcome").in_(CASE_OUTCOMES)), name="ck_access_cases_outcomes"
+        ),
+        # One open case per tenant and visit type, however many attempts race to open it.
+        Index(
+            "uq_access_cases_open",
+            "tenant_id",
+            "visit_type",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    property_id: Mapped[int] = mapped_column(ForeignKey("properties.id"))
+    visit_type: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    outcome: Mapped[str | None] = mapped_column(String(30))
+    outcome_note: Mapped[str | None] = mapped_column(Text)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_by: Mapped[int | None] = mapped_column(ForeignKey("officers.id"))
+
+    tenant: Mapped[Tenant] = relationship()
+    home: Mapped[Property] = relationship()
+    attempts: Mapped[list["AccessAttempt"]] = relationship(back_populates="case", order_by="AccessAttempt.id")
+    actions: Mapped[list["AccessCaseAction"]] = relationship(order_by="AccessCaseAction.id")
+
+
+class AccessAttempt(Base):
+    """An operative at the door in the slot who could not get in: what they saw, and what the policy made of it.
+
+    The slot, tenant and visit type are copied here because a visit row moves on
+    (a rebooked visit keeps its reference); the attempt is about the slot it was.
+    """
+
+    __tablename__ = "access_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id"), index=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    visit_type: Mapped[str] = mapped_column(String(40))
+    slot_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    slot_end: Mapped[datetime] = mapped_column(UTCDateTime)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reported_by: Mapped[str] = mapped_column(String(40))  # operative:<api key name>
+    note: Mapped[str | None] = mapped_column(Text)
+    photo_ref: Mapped[str | None] = mapped_column(String(500))
+    card_left: Mapped[bool | None] = mapped_column(Boolean)  # None: the operative did not say
+    # Agreed with the tenant or notified in advance; notified in writing early enough (see the policy).
+    prebooked: Mapped[bool] = mapped_column(Boolean)
+    notified_in_writing: Mapped[bool] = mapped_column(Boolean)
+    # In English, for the evidence record: what made it pre-booked and notified, or why it was not.
+    notice: Mapped[str] = mapped_column(Text, default="")
+    counted: Mapped[bool] = mapped_column(Boolean)
+    # The counted attempt's number towards a case, and the follow-up wording it led to.
+    number: Mapped[int | None] = mapped_column(Integer)
+    stage: Mapped[str | None] = mapped_column(String(20))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("access_cases.id"), index=True)
+    # waiting (for a safe time to text), sent, not_sent (see follow_up_note).
+    follow_up_status: Mapped[str] = mapped_column(String(20), default="waiting")
+    follow_up_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    follow_up_message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    follow_up_note: Mapped[str | None] = mapped_column(Text)
+
+    visit: Mapped[Visit] = relationship()
+    case: Mapped[AccessCase | None] = relationship(back_populates="attempts")
+
+
+class AccessCaseAction(Base):
+    """Something an officer did about a case (a call, a letter, a note), in their words."""
+
+    __tablename__ = "access_case_actions"
+    __table_args__ = (CheckConstraint(column("kind").in_(CASE_ACTION_KINDS), name="ck_access_case_actions_kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("access_cases.id"), index=True)
+    officer_id: Mapped[int] = mapped_column(ForeignKey("officers.id"))
+    kind: Mapped[str] = mapped_column(String(30))
+    note: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    officer: Mapped[Officer] = relationship()

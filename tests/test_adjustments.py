@@ -351,6 +351,9 @@ def test_the_database_refuses_health_data_without_consent(frozen):
         "the woman next door has a key",
         "my daughter will let you in",
         "stop them coming before 8",
+        "the blind in my bedroom is broken",
+        "the smoke alarm is disabled",
+        "I can't wait longer for this repair",
     ],
 )
 def test_everyday_messages_are_not_taken_as_needs(text):
@@ -457,3 +460,90 @@ def test_discreet_contact_is_agreed_in_other_languages_too(frozen, language):
     body = _reminder_body(frozen, visit, "two_days")
     assert i18n.render("visit_type.gas_safety_check", language) not in body
     assert arrives(frozen, exit_word) == i18n.render("discreet_exit", language)
+
+
+@pytest.mark.parametrize(
+    "guesses",
+    [
+        " ".join(str(number) for number in range(1, 61)) + " high church station park oak larch elm ash close",
+        "LS61AA LS61AB LS62AA LS62AB LS63AB LS64AB LS65AB",
+        "12 larch close or 14 oak road or 3 elm street",
+    ],
+)
+def test_a_message_guessing_many_addresses_at_once_never_passes_the_check(frozen, guesses):
+    tenant = create_tenant(frozen, verified=False)
+    arrives(frozen, "hello")
+    assert arrives(frozen, guesses) == i18n.render("verify_retry", "en")
+    with transaction(frozen.sessions) as session:
+        assert session.get(Tenant, tenant.id).phone_verified_at is None
+
+
+def test_tries_on_both_channels_count_together(frozen):
+    create_tenant(frozen, verified=False, whatsapp=True)
+    arrives(frozen, "hello")
+    arrives(frozen, "1 Nowhere Road")
+    arrives(frozen, "hello", phone="whatsapp:+447700900123")
+    assert arrives(frozen, "2 Nowhere Road", phone="whatsapp:+447700900123") == i18n.render("verify_retry", "en")
+    assert arrives(frozen, "3 Nowhere Road", phone="whatsapp:+447700900123") == i18n.render("verify_failed", "en")
+
+
+@pytest.mark.parametrize(
+    "said, hours",
+    [
+        ("10am to 2pm", ("10:00", "14:00")),
+        ("weekdays 10am to 2pm", ("10:00", "14:00")),
+        ("10pm to 6am", ("22:00", "06:00")),
+        ("between 10 and 2", ("10:00", "14:00")),
+        ("od 10:00 do 14:00", ("10:00", "14:00")),
+        ("de 9h30 à 12h", ("09:30", "12:00")),
+        ("من ١٠ إلى ١٤", ("10:00", "14:00")),
+        ("4 to 8pm", ("16:00", "20:00")),
+        ("whenever", None),
+    ],
+)
+def test_safe_texting_hours_are_read_as_a_window(said, hours):
+    from service.needs import safe_hours_in
+
+    assert safe_hours_in(said) == hours
+
+
+@pytest.mark.parametrize("word", ["yes", "STOP", "I can smell gas", "x" * 41])
+def test_an_exit_word_that_would_also_mean_something_else_is_asked_for_again(frozen, word):
+    tenant = create_tenant(frozen)
+    create_visit(frozen, tenant, VISIT_AT, now=NOW)
+    turn(frozen, "please be discreet, my partner checks my phone", "action_out_of_scope")
+    turn(frozen, "yes", "action_affirm")
+    turn(frozen, "10am to 2pm", "action_out_of_scope")
+    assert turn(frozen, word, "action_out_of_scope") == i18n.render("discreet_ask_word", "en")
+    assert "exit_word" not in stored(frozen)[0].settings
+
+
+def test_stop_or_asking_for_a_person_comes_before_a_need_in_the_same_message(frozen):
+    tenant = create_tenant(frozen)
+    create_visit(frozen, tenant, VISIT_AT, now=NOW)
+    turn(frozen, "stop texting me, I have anxiety", "action_stop")
+    with transaction(frozen.sessions) as session:
+        assert session.get(Tenant, tenant.id).sms_opted_out
+    assert stored(frozen) == []
+
+
+def test_erasing_notes_keeps_discreet_contact_safe(frozen):
+    tenant = create_tenant(frozen)
+    visit = create_visit(frozen, tenant, VISIT_AT, now=NOW)
+    with transaction(frozen.sessions) as session:
+        adjustments.record(
+            session,
+            tenant.id,
+            ["discreet", "no_calls"],
+            "my ex reads my texts and I am deaf",
+            recorded_by="officer:1",
+            consent_how="told an officer by phone",
+            now=NOW,
+            settings={"channel": "sms", "exit_word": "pineapple"},
+        )
+    turn(frozen, "please delete what I told you", "action_out_of_scope")
+    turn(frozen, "yes", "action_affirm")
+    [kept] = stored(frozen)
+    assert (kept.kind, kept.detail, kept.restricted) == ("discreet", "", True)
+    assert kept.settings["exit_word"] == "pineapple"
+    assert "gas" not in _reminder_body(frozen, visit, "two_days")

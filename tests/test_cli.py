@@ -24,11 +24,11 @@ def visit_with_reminders_due(runtime):
 def test_seed_demo_loads_invented_tenants_with_drama_numbers(runtime, live_app):
     result = live_app.test_cli_runner().invoke(args=["seed-demo"])
     assert result.exit_code == 0, result.output
-    assert "6 tenants" in result.output
+    assert "7 tenants" in result.output
     with transaction(runtime.sessions) as session:
         phones = session.scalars(select(Tenant.phone)).all()
         assert all(phone.startswith("+447700900") for phone in phones)
-        assert session.scalar(select(func.count()).select_from(Visit)) == 6
+        assert session.scalar(select(func.count()).select_from(Visit)) == 7
         assert session.scalar(select(func.count()).select_from(Reminder)) > 0
 
     again = live_app.test_cli_runner().invoke(args=["seed-demo"])
@@ -83,6 +83,20 @@ def test_evening_before_reminder_keeps_its_wall_clock_time_across_the_clock_chan
     assert due["seven_days"] == london(2024, 3, 24, 10)
     assert due["seven_days"].astimezone(timezone.utc).hour == 10  # GMT a week before
     assert due["two_days"].astimezone(timezone.utc).hour == 10
+
+
+def test_reminders_keep_their_wall_clock_times_when_the_clocks_go_back_in_october(runtime):
+    create_operative(runtime)
+    tenant = create_tenant(runtime)
+    # Clocks go back at 01:00 UTC on Sunday 27 October 2024; the visit is on the Monday after.
+    visit = create_visit(runtime, tenant, london(2024, 10, 28, 10), now=london(2024, 10, 1))
+    with transaction(runtime.sessions) as session:
+        due = {r.kind: r.due_at for r in session.scalars(select(Reminder).where(Reminder.visit_id == visit.id))}
+    assert due["evening_before"] == london(2024, 10, 27, 18)
+    assert due["evening_before"].astimezone(timezone.utc).hour == 18  # GMT again by then
+    assert due["two_days"] == london(2024, 10, 26, 10)
+    assert due["two_days"].astimezone(timezone.utc).hour == 9  # still BST two days before
+    assert due["seven_days"] == london(2024, 10, 21, 10)
 
 
 def test_one_tenants_broken_reminder_does_not_stop_the_others(runtime, simulator):

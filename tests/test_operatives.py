@@ -558,3 +558,26 @@ def test_the_operative_sees_what_to_do_at_the_door_but_never_the_need_itself(fro
     answer = look_up(client, key).get_json()
     assert answer["briefing"] == [needs_store.KINDS["no_calls"].briefing, needs_store.KINDS["extra_time"].briefing]
     assert "deaf" not in str(answer) and "walking frame" not in str(answer)
+
+
+def test_an_app_flipping_between_etas_texts_the_tenant_at_most_three_times(frozen, client, key, visit, simulator):
+    report(client, key, {"status": "on_my_way", "eta": "10:40"})
+    at(frozen, london(2024, 5, 14, 10, 30))
+    for eta in ("11:10", "11:20", "11:10", "11:20", "11:10", "11:20"):
+        report(client, key, {"status": "running_late", "eta": eta})
+    late = [text for text in texts_to(simulator) if text.startswith("Sorry,")]
+    assert len(late) == 3
+
+
+def test_on_my_way_for_a_visit_next_week_is_refused_and_nobody_is_texted(frozen, client, key, simulator):
+    tenant = create_tenant(frozen, phone="+447700900124", name="Kofi Mensah")
+    create_visit(frozen, tenant, london(2024, 5, 21, 10), reference="GAS-2002", now=NOW - timedelta(days=10))
+    answer = report(client, key, {"status": "on_my_way", "eta": "10:40"}, reference="GAS-2002")
+    assert answer.status_code == 409 and "on the day" in answer.get_json()["error"]
+    assert sent_to(simulator, "+447700900124") == []
+
+
+@pytest.mark.parametrize("eta", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-12:00"])
+def test_an_eta_at_the_edge_of_the_calendar_is_a_clear_400(frozen, client, key, visit, eta):
+    answer = report(client, key, {"status": "on_my_way", "eta": eta})
+    assert answer.status_code == 400

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from service import i18n, messaging, reminders
 from store.db import transaction
-from store.models import Conversation, Message, Reminder
+from store.models import Conversation, Message, OfficerTask, Reminder
 from tests.console_factories import create_officer, page, post_form, sign_in, taken_conversation
 from tests.factories import create_operative, create_tenant, create_visit, london, sent_to
 
@@ -145,3 +145,35 @@ def test_an_officer_outside_the_window_can_send_the_approved_follow_up_template(
     templates = runtime.settings.section("whatsapp_templates")
     assert sent["content_sid"] == templates["officer_follow_up"]["content_sids"]["en"]
     assert json.loads(sent["content_variables"]) == {"1": "Amara"}
+
+
+def test_a_discreet_tenant_is_never_switched_to_sms_and_a_person_is_told(frozen, simulator):
+    from service import adjustments
+
+    create_operative(frozen)
+    tenant = create_tenant(frozen, whatsapp=True)
+    visit = create_visit(frozen, tenant, VISIT_AT, now=NOW)
+    tenant_wrote_on_whatsapp(frozen, tenant, hours_ago=2)
+    with transaction(frozen.sessions) as session:
+        adjustments.record(
+            session,
+            tenant.id,
+            ["discreet"],
+            "my husband reads my texts",
+            recorded_by="officer:1",
+            consent_how="told an officer by phone",
+            now=NOW,
+            settings={"channel": "whatsapp", "safe_hours": ["09:00", "17:00"]},
+        )
+        # Due now, while the tenant's WhatsApp window is open.
+        reminder = session.scalar(select(Reminder).where(Reminder.visit_id == visit.id, Reminder.kind == "two_days"))
+        reminder.due_at = NOW
+    simulator.state.faults.queued.append("async:63016")
+
+    reminders.send_due_reminders(frozen, NOW)
+    assert wait_for(lambda: [m for m in sent_to(simulator, WHATSAPP) if m["status"] == "failed"])
+    frozen.worker.wait_idle(10)
+    assert sent_to(simulator, SMS) == []
+    with transaction(frozen.sessions) as session:
+        kinds = session.scalars(select(OfficerTask.kind)).all()
+    assert "safeguarding" in kinds

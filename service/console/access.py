@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, and_, exists, select, true
 from sqlalchemy.orm import Session
 
 from service.adjustments import KINDS, SAFEGUARDING_ROLES
-from store.models import Adjustment, Conversation
+from store.models import Adjustment, Conversation, Tenant
 
 SAFEGUARDING_REASON = "safeguarding"
 NEUTRAL_LINE = "A safeguarding arrangement is in place. Speak to the safeguarding team."
@@ -51,6 +51,27 @@ def may_see(session: Session, role: str, conversation: Conversation) -> bool:
         .limit(1)
     )
     return restricted_note is None
+
+
+def visible_tenants(role: str, tenant_id_column) -> ColumnElement[bool]:
+    """A condition on a tenant id column (a no-access case's, a visit's) for the tenants `role` may see.
+
+    The same rule as for conversations: a tenant with a restricted note, or with a
+    conversation handed over for safeguarding, exists only for safeguarding officers.
+    """
+    if sees_safeguarding(role):
+        return true()
+    restricted_note = exists().where(Adjustment.tenant_id == tenant_id_column, Adjustment.restricted.is_(True))
+    safeguarding_conversation = exists().where(
+        Conversation.tenant_id == tenant_id_column, Conversation.handoff_reason == SAFEGUARDING_REASON
+    )
+    return and_(~restricted_note, ~safeguarding_conversation)
+
+
+def may_see_tenant(session: Session, role: str, tenant_id: int) -> bool:
+    if sees_safeguarding(role):
+        return True
+    return session.scalar(select(Tenant.id).where(Tenant.id == tenant_id, visible_tenants(role, Tenant.id))) is not None
 
 
 def may_manage_kind(role: str, kind: str) -> bool:

@@ -27,6 +27,10 @@ ACTIONS = {
     "removed_adjustment": "Removed a need",
     "erased_needs": "Erased needs and safeguarding notes",
     "verified_number": "Marked the number verified",
+    "recorded_case_action": "Recorded an action on a no-access case",
+    "closed_case": "Closed a no-access case",
+    "exported_evidence": "Downloaded an evidence record",
+    "recorded_letter": "Recorded a letter sent about a visit",
 }
 # What each kind of need means, for an officer. The tenant's own words are shown beside it.
 NEED_KINDS = {
@@ -55,6 +59,7 @@ VISIT_EVENTS = {
     "moved": "Moved",
     "completed": "Completed",
     "no_access": "No access: nobody let the operative in",
+    "letter_sent": "Letter sent to the tenant",
 }
 
 

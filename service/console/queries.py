@@ -1,12 +1,12 @@
 """What the console reads from the store, one query per function."""
 
-from sqlalchemy import or_, select
+from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from service.console.access import visible_conversations
+from service.console.access import SAFEGUARDING_REASON, sees_safeguarding, visible_conversations
 from service.handoff import OFFICER, QUEUED
 from service.phones import InvalidPhoneNumber, normalise_phone
-from store.models import AuditEntry, Conversation, Message, Officer, OfficerTask, Tenant, Visit
+from store.models import Adjustment, AuditEntry, Conversation, Message, Officer, OfficerTask, Tenant, Visit
 
 SEARCH_LIMIT = 50
 TRANSCRIPT_LIMIT = 500
@@ -90,9 +90,21 @@ def tenant_visits(session: Session, tenant_id: int) -> list[Visit]:
     )
 
 
-def audit_trail(session: Session, limit: int, conversation_id: int | None = None) -> list[AuditEntry]:
-    """The newest audit entries first, for one conversation or for the whole console."""
+def audit_trail(
+    session: Session, limit: int, conversation_id: int | None = None, role: str | None = None
+) -> list[AuditEntry]:
+    """The newest audit entries first, for one conversation or for the whole console.
+
+    With `role`, entries about tenants in discreet contact are left out unless the role sees
+    safeguarding: even "a discreet note was recorded" says too much.
+    """
     query = select(AuditEntry).options(selectinload(AuditEntry.officer)).order_by(AuditEntry.id.desc()).limit(limit)
     if conversation_id is not None:
         query = query.where(AuditEntry.conversation_id == conversation_id)
+    if role is not None and not sees_safeguarding(role):
+        restricted = exists().where(Adjustment.tenant_id == AuditEntry.tenant_id, Adjustment.restricted.is_(True))
+        safeguarding = exists().where(
+            Conversation.id == AuditEntry.conversation_id, Conversation.handoff_reason == SAFEGUARDING_REASON
+        )
+        query = query.where(~restricted, ~safeguarding)
     return list(session.scalars(query))

@@ -7,7 +7,9 @@ so the officer knows what they are sending.
 
 from dataclasses import dataclass
 
-from service import i18n
+from sqlalchemy.orm import object_session
+
+from service import adjustments, i18n
 from store.models import Visit
 
 # Offered on every conversation; the visit ones once per open visit.
@@ -62,8 +64,9 @@ def canned_reply(key: str, visit: Visit | None, locale: str) -> CannedReply | No
 
 
 def describe(visit: Visit, locale: str) -> dict:
-    """The same words the assistant uses for a visit (as dialogue.Turn.describe)."""
+    """The same words the assistant uses for a visit (as dialogue.Turn.describe), discreet ones included."""
+    discreet = adjustments.discreet_for(object_session(visit), visit.tenant_id) if object_session(visit) else None
     return {
-        "visit": i18n.render(f"visit_type.{visit.visit_type}", locale),
+        "visit": i18n.render(f"visit_type.{'discreet' if discreet else visit.visit_type}", locale),
         "slot": i18n.format_slot(visit.slot_start, visit.slot_end, locale),
     }

@@ -25,6 +25,7 @@ from service.handoff import OFFICER
 from service.languages import language_by_code
 from service.messaging import (
     WHATSAPP_WINDOW,
+    NotSafeForTenant,
     NotYours,
     WindowClosed,
     send_officer_reply,
@@ -161,6 +162,9 @@ def send_template(conversation_id: int):
     except NotYours:
         flash("Someone else has taken this conversation over: nothing was sent.", "error")
         return redirect(page)
+    except NotSafeForTenant:
+        flash("Discreet contact: the template names our housing team, so it was not sent.", "error")
+        return redirect(page)
 
     with transaction(runtime().sessions) as session:
         conversation = session.get(Conversation, conversation_id)
@@ -175,7 +179,7 @@ def send_template(conversation_id: int):
 def audit_log():
     """Everything officers did in the console, newest first."""
     with transaction(runtime().sessions) as session:
-        entries = queries.audit_trail(session, AUDIT_PAGE_SIZE)
+        entries = queries.audit_trail(session, AUDIT_PAGE_SIZE, role=current_officer().role)
         return render_template("console/audit.html", entries=entries)
 
 
