@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from service.i18n import LOCALES_DIR
 from service.languages import fold, phrase_pattern
-from store.models import Adjustment, Message, OfficerTask, Visit
+from store.models import Adjustment, Message, OfficerTask, Visit, VisitFeedback, VisitReason
 
 log = logging.getLogger(__name__)
 LONDON = ZoneInfo("Europe/London")
@@ -199,6 +199,9 @@ def erase(session: Session, tenant_id: int) -> int:
         .where(OfficerTask.tenant_id == tenant_id, OfficerTask.kind.in_(("adjustment", "safeguarding")))
         .values(detail="(erased at the tenant's request)")
     )
+    # Why visits did not suit and how they went, in the tenant's words: the categories and scores stay.
+    session.execute(update(VisitReason).where(VisitReason.tenant_id == tenant_id).values(words=""))
+    session.execute(update(VisitFeedback).where(VisitFeedback.tenant_id == tenant_id).values(words=None))
     log.info("adjustments erased", extra={"tenant_id": tenant_id, "count": len(adjustments)})
     return len(adjustments)
 

@@ -3,6 +3,7 @@
     POST /api/v1/visits/<reference>/status  {"status": "on_my_way", "eta": "2026-12-05T10:40:00Z", "note": "..."}
                                             {"status": "no_access", "note": "..", "photo_ref": "..", "card_left": true}
     GET  /api/v1/visits/<reference>         the slot, the day's status and ETA, and what the tenant said
+    POST /api/v1/visits/<reference>/findings {"kind": "damp", "note": "...", "photo_ref": "..."}: what they noticed
 
 The key goes in `Authorization: Bearer <key>` (see api_keys.py). No key, or one
 we do not know: 401. A key without the scope: 403. A body we cannot use: 400
@@ -11,12 +12,14 @@ The answers carry no tenant name, address or phone number.
 """
 
 import logging
+from dataclasses import asdict
 from functools import wraps
 
 from flask import Blueprint, current_app, g, jsonify, request
 from sqlalchemy import select
 
-from service import adjustments, api_keys, on_the_way, operatives
+from service import adjustments, api_keys, jobs, on_the_way, operatives
+from service.hms_schemas import FindingIn, Invalid, read
 from store.db import transaction
 from store.models import Visit
 
@@ -84,6 +87,29 @@ def report_status(reference):
     with transaction(runtime().sessions) as session:
         answer = visit_answer(session, session.get(Visit, outcome["visit_id"]))
     return jsonify({**answer, "tenant_texted": outcome["tenant_texted"]})
+
+
+@api_bp.post("/visits/<reference>/findings")
+@requires_scope(OPERATIVE_STATUS)
+def report_finding(reference):
+    """Something the operative noticed at the home: a job for it, or a task for a safeguarding officer."""
+    body = request.get_json(silent=True, force=True)
+    try:
+        finding = read(FindingIn, body, runtime().settings)
+    except Invalid as problem:
+        return error(400, "some fields cannot be used", fields=problem.fields)
+
+    with transaction(runtime().sessions) as session:
+        visit = session.scalar(select(Visit).where(Visit.reference == reference))
+        if visit is None:
+            return error(404, "no visit has that reference")
+        reporter = f"operative:{g.api_key_name}"
+        recorded = jobs.record_finding(session, visit, finding.kind, finding.note, finding.photo_ref, reporter)
+
+    # The note may name a person or their health: only the kind is logged.
+    log.info("operative finding", extra={"api_key": g.api_key_name, "kind": finding.kind})
+    answer = {"visit_reference": reference, "kind": finding.kind, **asdict(recorded)}
+    return jsonify(answer), 201
 
 
 @api_bp.get("/visits/<reference>")

@@ -11,13 +11,13 @@ question that named the visit and the time.
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service import adjustments, i18n, identity, needs, operatives
+from service import adjustments, i18n, identity, jobs, needs, operatives, reasons, satisfaction
 from service.dates import parse_requested_time
 from service.handoff import request_handoff, with_a_person
 from service.languages import detect_language, language_by_code
@@ -172,11 +172,17 @@ class Turn:
 def handle_turn(turn: Turn, action: str, intent: str, confidence: float) -> None:
     """Carry out `action` for this message, leaving the replies in turn.replies."""
     pending = turn.open_question()
+    # Kept for insight whatever happens next; never asked for.
+    reasons.capture(turn, action, pending)
 
     if needs.handle(turn, pending, action):
         turn.count_misunderstanding(reset=True)
         return
     pending = turn.open_question()
+
+    if satisfaction.handle(turn, pending, action):
+        turn.count_misunderstanding(reset=True)
+        return
 
     if _answers_a_choice(turn, pending):
         turn.count_misunderstanding(reset=True)
@@ -204,6 +210,9 @@ def _affirm(turn: Turn, pending: dict, intent: str, confidence: float) -> None:
     rebooking = kind == "move_visit" or (kind == "clarify_yes" and pending.get("then") == "move_visit")
     visit = _visit_by_id(turn, pending.get("visit_id"), rebooking=rebooking) if pending else None
 
+    if kind == "combine_visit" and visit:
+        _answer_combine(turn, visit, pending, confidence)
+        return
     if confidence < AFFIRM_CERTAINTY and kind != "clarify_yes":
         target = visit or _focus_visit(turn)
         if target:
@@ -235,6 +244,12 @@ def _affirm(turn: Turn, pending: dict, intent: str, confidence: float) -> None:
 
 def _deny(turn: Turn, pending: dict, intent: str, confidence: float) -> None:
     kind = pending.get("kind")
+    if kind == "combine_visit":
+        # "No" keeps the visit as it is; the other work waits for its own visit.
+        turn.set_pending(None)
+        turn.say("combine_kept")
+        needs.maybe_ask(turn)
+        return
     visit = _visit_by_id(turn, pending.get("visit_id"), rebooking=True) or _focus_visit(turn)
     if visit is None:
         _no_visit_or_pick(turn, then="ask_time")
@@ -589,6 +604,9 @@ def _confirm(turn: Turn, visit: Visit) -> None:
         return
     confirm_visit(turn.session, visit, turn.actor(), turn.message.id)
     turn.say("confirmed", **turn.describe(visit))
+    # A visit the HMS booked is first agreed here: the place to offer other work at the home with it.
+    if _offer_combined(turn, visit):
+        return
     needs.maybe_ask(turn)
 
 
@@ -645,7 +663,56 @@ def _move(turn: Turn, visit: Visit, slot: Slot) -> None:
         return
     turn.set_pending(None)
     turn.say("moved", **turn.describe(visit))
+    if _offer_combined(turn, visit):
+        return
     needs.maybe_ask(turn)
+
+
+def _offer_combined(turn: Turn, visit: Visit) -> bool:
+    """Offer other work pending at the home in the same visit, when an operative can do it all then."""
+    if identity.must_check(turn.settings, turn.tenant):
+        return False  # nothing about the home goes to a number not yet shown to be the tenant's
+    offer = jobs.combined_offer(turn.session, turn.settings, visit)
+    if offer is None:
+        return False
+
+    turn.set_pending("combine_visit", visit_id=visit.id, job_ids=[job.id for job in offer.jobs])
+    if turn.discreet:
+        turn.say("combine_offer_discreet")
+    else:
+        turn.say("combine_offer", jobs=_job_names(turn, offer.jobs))
+    return True
+
+
+def _answer_combine(turn: Turn, visit: Visit, pending: dict, confidence: float) -> None:
+    """An explicit yes books the jobs into the visit; a doubtful one is asked again."""
+    if confidence < AFFIRM_CERTAINTY:
+        turn.say("combine_clarify")
+        return
+
+    job_ids, message_id = pending.get("job_ids") or [], turn.message.id
+    try:
+        with turn.session.begin_nested():
+            added = jobs.add_to_visit(turn.session, turn.settings, visit, job_ids, turn.actor(), turn.now, message_id)
+    except jobs.JobsGone:
+        turn.set_pending(None)
+        turn.say("combine_gone", **turn.describe(visit))
+        return
+
+    turn.set_pending(None)
+    slot = turn.describe(visit)["slot"]
+    if turn.discreet:
+        turn.say("combine_done_discreet", slot=slot)
+    else:
+        turn.say("combine_done", jobs=_job_names(turn, added), slot=slot)
+    needs.maybe_ask(turn)
+
+
+def _job_names(turn: Turn, pending_jobs: list) -> str:
+    names = [i18n.render(f"visit_type.{job.kind}", turn.locale) for job in pending_jobs]
+    if len(names) == 1:
+        return names[0]
+    return i18n.render("list_and", turn.locale, items=", ".join(names[:-1]), last=names[-1])
 
 
 @dataclass(frozen=True)
@@ -715,8 +782,11 @@ def question_about(visit: Visit, kind: str, now: datetime) -> dict:
 
 
 def _visit_version(visit: Visit | None) -> str | None:
-    """What a question about this visit assumed: its status and its slot."""
-    return f"{visit.status}@{visit.slot_start.isoformat()}" if visit else None
+    """What a question about this visit assumed: its status and its slot.
+
+    In UTC, so a slot just moved (still in London time in memory) reads the same as when it is loaded again.
+    """
+    return f"{visit.status}@{visit.slot_start.astimezone(timezone.utc).isoformat()}" if visit else None
 
 
 def _recent(pending: dict, now: datetime) -> bool:

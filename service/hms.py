@@ -14,9 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service import visits
-from service.hms_schemas import Invalid, OperativeIn, PropertyIn, TenantIn, VisitIn
+from service.hms_schemas import Invalid, JobIn, OperativeIn, PropertyIn, TenantIn, VisitIn
 from service.slots import Slot, slot_is_free
-from store.models import AccessCase, Operative, Property, Tenant, Visit
+from store.models import AccessCase, Job, Operative, Property, Tenant, Visit
 
 
 class UnknownReference(LookupError):
@@ -238,6 +238,33 @@ def _tenant_id(session: Session, reference: str) -> int | None:
     return session.scalar(select(Tenant.id).where(Tenant.reference == reference))
 
 
+# Jobs: work pending at a home (see service/jobs.py).
+
+
+def upsert_job(session: Session, reference: str, data: JobIn, change: Change) -> Outcome:
+    home = session.scalar(select(Property).where(Property.reference == data.property_reference))
+    if home is None:
+        raise UnknownReference({"property_reference": f"no home has reference {data.property_reference}"})
+    job = session.scalar(select(Job).where(Job.reference == reference).with_for_update())
+    created = job is None
+    if created:
+        job = Job(reference=reference, source="hms", property_id=home.id)
+        session.add(job)
+    elif job.property_id != home.id:
+        raise Conflict({"property_reference": "a job cannot move to another home: close it and send a new one"})
+
+    before = None if created else _job_fields(job)
+    # A job the tenant agreed to have in a visit stays booked: "open" again would offer it twice.
+    status = "booked" if job.status == "booked" and data.status == "open" else data.status
+    job.kind, job.status, job.notes, job.due_by = data.kind, status, data.notes, data.due_by
+    session.flush()
+    return Outcome(job, created, created or before != _job_fields(job))
+
+
+def _job_fields(job: Job) -> tuple:
+    return (job.kind, job.status, job.notes, job.due_by)
+
+
 # Reading back.
 
 
@@ -311,4 +338,18 @@ def case_answer(session: Session, visit: Visit) -> dict | None:
         "closed_at": case.closed_at.isoformat() if case.closed_at else None,
         "outcome": case.outcome,
         "counted_attempts": sum(1 for attempt in case.attempts if attempt.counted),
+    }
+
+
+def job_answer(session: Session, job: Job) -> dict:
+    return {
+        "reference": job.reference,
+        "kind": job.kind,
+        "property_reference": job.home.reference,
+        "status": job.status,
+        "source": job.source,
+        "notes": job.notes,
+        "due_by": job.due_by.isoformat() if job.due_by else None,
+        "finding": job.finding,
+        "visit_reference": job.visit.reference if job.visit else None,
     }

@@ -4,6 +4,7 @@
     PUT /api/v1/hms/properties/<reference>
     PUT /api/v1/hms/operatives/<reference>
     PUT /api/v1/hms/visits/<reference>       a new slot moves the visit and re-plans its reminders
+    PUT /api/v1/hms/jobs/<reference>         work pending at a home, offered as part of a visit there
     GET the same addresses                   read them back (hms_read); a visit with its no-access case
 
 A body we cannot use: 400 with a reason per field. A reference in the body that
@@ -20,9 +21,9 @@ from sqlalchemy.exc import IntegrityError
 
 from service import hms, openapi
 from service.api import api_bp, error, requires_scope, runtime
-from service.hms_schemas import Invalid, OperativeIn, PropertyIn, TenantIn, VisitIn, read, reference_problem
+from service.hms_schemas import Invalid, JobIn, OperativeIn, PropertyIn, TenantIn, VisitIn, read, reference_problem
 from store.db import transaction
-from store.models import Operative, Property, Tenant, Visit
+from store.models import Job, Operative, Property, Tenant, Visit
 
 log = logging.getLogger(__name__)
 HMS_WRITE = "hms_write"
@@ -46,6 +47,7 @@ KINDS = {
     "properties": Kind("property", PropertyIn, hms.upsert_property, Property, hms.property_answer),
     "operatives": Kind("operative", OperativeIn, hms.upsert_operative, Operative, hms.operative_answer),
     "visits": Kind("visit", VisitIn, hms.upsert_visit, Visit, hms.visit_answer, longest_reference=32),
+    "jobs": Kind("job", JobIn, hms.upsert_job, Job, hms.job_answer),
 }
 
 

@@ -23,7 +23,16 @@ from pydantic import (
 
 from service import i18n, phones
 from service.languages import configured_languages
-from store.models import CASE_OUTCOMES, CASE_STATUSES, CHANNELS, OPERATIVE_STATUSES, VISIT_STATUSES
+from store.models import (
+    CASE_OUTCOMES,
+    CASE_STATUSES,
+    CHANNELS,
+    FINDING_KINDS,
+    JOB_SOURCES,
+    JOB_STATUSES,
+    OPERATIVE_STATUSES,
+    VISIT_STATUSES,
+)
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 REFERENCE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
@@ -225,6 +234,31 @@ class VisitIn(Strict):
         return value
 
 
+class JobIn(Strict):
+    """Work pending at a home with no visit of its own yet; offered to the tenant as part of another visit there."""
+
+    kind: str = Field(description="One of config.yml's visit types: its length and skill are used when it is offered.")
+    property_reference: Reference
+    status: Literal["open", "done"] = Field(
+        "open", description="open: still to do. done: no longer needed. A job booked into a visit stays booked."
+    )
+    notes: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] | None = None
+    due_by: AwareDatetime | None = Field(None, description="When it must be done by, ISO-8601 with its offset.")
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str, info: ValidationInfo) -> str:
+        known = list(_settings(info).visit_types)
+        if value not in known:
+            raise ValueError(f"unknown kind {value!r}: use one of {', '.join(known)}")
+        return value
+
+    @field_validator("due_by")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return value.astimezone(timezone.utc) if value else None
+
+
 # What the HMS gets back.
 
 
@@ -286,6 +320,18 @@ class VisitOut(Answer):
     case: CaseOut | None = Field(description="The no-access case, or null when there is none.")
 
 
+class JobOut(Answer):
+    reference: str
+    kind: str
+    property_reference: str
+    status: Literal[JOB_STATUSES]
+    source: Literal[JOB_SOURCES] = Field(description="hms, or operative_report for what an operative noticed.")
+    notes: str | None
+    due_by: datetime | None
+    finding: Literal[FINDING_KINDS] | None = Field(description="What the operative reported, for operative_report.")
+    visit_reference: str | None = Field(description="The visit it is booked into, once the tenant agreed.")
+
+
 class Error(Answer):
     error: str
     fields: dict[str, str] | None = Field(None, description="What is wrong with each field, by its dotted name.")
@@ -298,6 +344,24 @@ class OperativeReportIn(BaseModel):
     status: Literal[OPERATIVE_STATUSES]
     eta: str | None = Field(None, description="Required for on_my_way and running_late: ISO-8601 or 10:40.")
     note: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
+class FindingIn(Strict):
+    """Something the operative noticed at the home on this visit ("make every visit count")."""
+
+    kind: Literal[FINDING_KINDS] = Field(
+        description="damp, mould, disrepair or other become a job for the home; hoarding and safeguarding "
+        "concerns go to a safeguarding officer."
+    )
+    note: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+    photo_ref: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | None = None
+
+
+class FindingOut(Answer):
+    visit_reference: str
+    kind: Literal[FINDING_KINDS]
+    recorded_as: Literal["job", "officer_task"]
+    job_reference: str | None = Field(description="The job made for the home, or null for a task.")
 
 
 class TenantReply(Answer):

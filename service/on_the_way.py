@@ -5,15 +5,18 @@ Twilio after commit; opt-outs are honoured by messaging.deliver), on the channel
 a reminder would use. What the tenant is told follows what we already know
 about them: nothing about a visit to a number not yet checked, and for discreet
 contact no visit type, only at safe times and never after their exit word.
+A finished visit brings one optional question on how it went, under the same
+rules and never in the quiet hours (the answer is read in service/satisfaction.py).
 """
 
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
-from service import adjustments, i18n, identity, messaging, no_access, operatives, reminders
+from service import adjustments, i18n, identity, messaging, no_access, operatives, reminders, satisfaction, visits
+from service.dialogue import question_about
 from store.db import transaction
-from store.models import Message, Visit
+from store.models import Message, Visit, VisitFeedback
 
 TRAVEL_STATUSES = ("on_my_way", "running_late")
 MAX_LATE_TEXTS = 3
@@ -48,6 +51,8 @@ def report(runtime, reference: str, report: operatives.Report, key_name: str) ->
                 session, visit, report, actor, now, runtime.settings, booked_as_confirmed=booked_as_confirmed
             )
             message_id = no_access.follow_up(runtime, session, attempt, now)
+        if report.status == "finished" and visit.status == "completed":
+            message_id = ask_how_it_went(runtime, session, visit, now)
         visit_id = visit.id
 
     # After commit, like reminders: a failed send is recorded on the message, with a task for an officer.
@@ -97,6 +102,65 @@ def _text_tenant(runtime, session, visit: Visit, text_key: str, now: datetime) -
     # A reply ("I'm not in") is about this visit, whichever visit was talked about before.
     conversation.state = {**(conversation.state or {}), "visit_id": visit.id}
     return message.id
+
+
+def ask_how_it_went(runtime, session, visit: Visit, now: datetime) -> int | None:
+    """The one optional question after a completed visit; its message id, to send after commit, or None.
+
+    Only when it can go safely now, like the texts above, and never in the quiet
+    hours: it is optional, so one that cannot go now does not go at all.
+    """
+    tenant = visit.tenant
+    if session.scalar(select(VisitFeedback.id).where(VisitFeedback.visit_id == visit.id)):
+        return None
+    if identity.must_check(runtime.settings, tenant):
+        return None
+    discreet = adjustments.discreet_for(session, tenant.id)
+    if not _safe_to_ask(runtime.settings, discreet, now):
+        return None
+    channel = reminders.channel_for(session, tenant, now, discreet)
+    if channel is None:
+        return None
+    conversation = messaging.conversation_for(session, tenant.phone, channel)
+    if _other_question_open(session, conversation, visit):
+        # Never push aside a question about another booking the tenant may still answer.
+        return None
+
+    # Discreet contact: neutral words that name no visit and no landlord.
+    key = f"{satisfaction.QUESTION}_discreet" if discreet else satisfaction.QUESTION
+    message = messaging.outbound(
+        conversation,
+        i18n.render(key, i18n.normalise_locale(tenant.language)),
+        visit_id=visit.id,
+        template_key=key,
+        raw={"text_key": key, "variables": {}},
+    )
+    session.add(message)
+    session.flush()
+
+    feedback = VisitFeedback(visit_id=visit.id, tenant_id=tenant.id, asked_at=now, question_message_id=message.id)
+    session.add(feedback)
+    session.flush()
+    pending = {**question_about(visit, satisfaction.QUESTION, now), "feedback_id": feedback.id}
+    conversation.state = {**(conversation.state or {}), "pending": pending, "visit_id": visit.id}
+    return message.id
+
+
+def _safe_to_ask(settings, discreet, now: datetime) -> bool:
+    """Outside the quiet hours and, for discreet contact, inside the tenant's safe hours and not silenced."""
+    quiet = settings.section("reminders").get("quiet_hours") or {}
+    if visits.outside_quiet_hours(now, quiet) != now:
+        return False
+    return not adjustments.silenced(discreet, now) and adjustments.within_safe_hours(discreet, now) == now
+
+
+def _other_question_open(session, conversation, visit: Visit) -> bool:
+    pending = (conversation.state or {}).get("pending") or {}
+    other_id = pending.get("visit_id")
+    if not pending.get("kind") or other_id in (None, visit.id):
+        return False
+    other = session.get(Visit, other_id)
+    return other is not None and other.is_open
 
 
 def _late_texts_sent(session, visit: Visit) -> int:

@@ -51,6 +51,14 @@ def _hms_operations() -> list[Operation]:
             " Creating a visit plans its reminders. A new slot moves it: the visit is booked again, its reminders "
             "are re-planned and the tenant is told the new time. A visit cannot change tenant or home.",
         ),
+        (
+            "jobs",
+            "job",
+            schemas.JobIn,
+            schemas.JobOut,
+            " A job is work pending at a home with no visit of its own yet. When the tenant books or moves "
+            "another visit there, they are offered it in the same visit; once they agree it is booked into it.",
+        ),
     ]
     operations = []
     for plural, name, body, answer, more in kinds:
@@ -84,6 +92,17 @@ def _operative_operations() -> list[Operation]:
             tags=("operatives",),
         ),
         Operation(
+            "post",
+            "/visits/{reference}/findings",
+            "operative_status",
+            "Report something noticed at the home: damp, mould, disrepair, hoarding or a safeguarding concern",
+            {201: schemas.FindingOut, 400: None, 401: None, 403: None, 404: None},
+            body=schemas.FindingIn,
+            description="Damp, mould, disrepair and other become a job for the home; hoarding and safeguarding "
+            "concerns become a task for a safeguarding officer.",
+            tags=("operatives",),
+        ),
+        Operation(
             "get",
             "/visits/{reference}",
             "operative_status",
@@ -102,6 +121,7 @@ def document(settings) -> dict:
     spec = _base_document()
     schemas_by_name = spec["components"]["schemas"]
     schemas_by_name["VisitIn"]["properties"]["visit_type"]["enum"] = list(settings.visit_types)
+    schemas_by_name["JobIn"]["properties"]["kind"]["enum"] = list(settings.visit_types)
     schemas_by_name["OperativeIn"]["properties"]["skills"]["items"]["enum"] = schemas.known_skills(settings)
     return spec
 

@@ -87,6 +87,25 @@ def slot_is_free(session: Session, slot: Slot, exclude_visit: int | None) -> boo
     return not _overlaps(slot.start, slot.end, busy)
 
 
+def combined_slot(session: Session, visit: Visit, minutes: int, skills: set[str], region: str = "ENG") -> Slot | None:
+    """The visit's slot made `minutes` long, with an operative who has every skill and is free all that time.
+
+    The visit's own operative is preferred, so the tenant keeps the person they were told about.
+    """
+    start = visit.slot_start
+    end = start + timedelta(minutes=minutes)
+    closed = bank_holidays(region, start.year, end.year)
+    capable = [o for o in _capable_operatives(session, None) if skills <= set(o.skills or [])]
+    capable.sort(key=lambda operative: operative.id != visit.operative_id)
+
+    for operative in capable:
+        windows = _working_windows(operative, start, end, closed)
+        working = any(opens <= start and end <= closes for opens, closes in windows)
+        if working and slot_is_free(session, Slot(start, end, operative.id), exclude_visit=visit.id):
+            return Slot(start, end, operative.id)
+    return None
+
+
 def _capable_operatives(session: Session, skill: str | None) -> list[Operative]:
     operatives = session.scalars(select(Operative).where(Operative.active.is_(True)).order_by(Operative.id)).all()
     return [o for o in operatives if not skill or skill in (o.skills or [])]

@@ -277,6 +277,34 @@ TEXTS = {
         "Hello, we still haven't been able to keep your appointment. "
         "Someone from our team will contact you at a safe time to help."
     ),
+    # Reasons and how the visit went.
+    # One optional question after a completed visit; discreet contact names no visit and no landlord.
+    "how_it_went": N_(
+        "How did your visit go? Reply with a number from 1 (poor) to 5 (very good), or ignore this message."
+    ),
+    "how_it_went_discreet": N_(
+        "How did your appointment go? Reply with a number from 1 (poor) to 5 (very good), or ignore this message."
+    ),
+    "how_it_went_thanks": N_("Thank you for telling us."),
+    # Combined visits.
+    # Other work pending at the home, offered in a visit just moved (service/jobs.py). Discreet contact
+    # gets the _discreet words, which never say what the work is.
+    "combine_offer": N_(
+        "While we are there, we can also do your %(jobs)s in the same visit, so you have one visit instead of two. "
+        "Reply YES to add it, or NO to keep them separate."
+    ),
+    "combine_offer_discreet": N_(
+        "While we are there, we can also do another check in the same visit, so you have one visit instead of two. "
+        "Reply YES to add it, or NO to keep them separate."
+    ),
+    "combine_clarify": N_("Just to check: reply YES to have both done in one visit, or NO to keep them separate."),
+    "combine_done": N_("Done. We will also do your %(jobs)s in the same visit, now %(slot)s."),
+    "combine_done_discreet": N_("Done. We will do both in the same appointment, now %(slot)s."),
+    "combine_kept": N_("No problem, we will keep them separate."),
+    "combine_gone": N_(
+        "Sorry, that time is no longer free for both, so we have kept them separate. Your %(visit)s stays on %(slot)s."
+    ),
+    "list_and": N_("%(items)s and %(last)s"),
 }
 
 PLURAL_TEXTS = {

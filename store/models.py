@@ -484,3 +484,97 @@ class AccessCaseAction(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     officer: Mapped[Officer] = relationship()
+
+
+# Why a visit does not suit, and how a finished one went (see service/reasons.py and service/satisfaction.py).
+REASON_CATEGORIES = (
+    "at_work",
+    "unwell",
+    "caring",
+    "forgot",
+    "did_not_know",
+    "afraid",
+    "cannot_reach_door",
+    "other",
+)
+
+
+class VisitReason(Base):
+    """Why a tenant says a visit does not suit or was missed: a category, and their own words.
+
+    The words are personal (health, caring, fear): shown to officers, never logged.
+    """
+
+    __tablename__ = "visit_reasons"
+    __table_args__ = (CheckConstraint(column("category").in_(REASON_CATEGORIES), name="ck_visit_reasons_category"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"), index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    category: Mapped[str] = mapped_column(String(30))
+    words: Mapped[str] = mapped_column(Text, default="")
+    # The visit's status when the tenant said it: open (does not suit) or no_access (missed).
+    visit_status: Mapped[str | None] = mapped_column(String(20))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class VisitFeedback(Base):
+    """The one "how did your visit go?" question after a completed visit, and the tenant's answer."""
+
+    __tablename__ = "visit_feedback"
+    __table_args__ = (
+        UniqueConstraint("visit_id", name="uq_visit_feedback_visit"),
+        CheckConstraint("score IS NULL OR (score >= 1 AND score <= 5)", name="ck_visit_feedback_score"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id"))
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    asked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    question_message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    score: Mapped[int | None] = mapped_column(Integer)
+    words: Mapped[str | None] = mapped_column(Text)
+    answer_message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+JOB_STATUSES = ("open", "booked", "done")
+JOB_SOURCES = ("hms", "operative_report")
+# What an operative may report having noticed on any visit ("make every visit count").
+FINDING_KINDS = ("damp", "mould", "disrepair", "hoarding", "safeguarding", "other")
+
+
+class Job(Base):
+    """Work pending at a home that has no visit of its own yet: a check due, a repair, a survey.
+
+    `kind` is one of config.yml's visit types, so its length and skill are known
+    when it is offered as part of another visit. A job booked into a visit keeps
+    that visit in `visit_id`; one an operative reported keeps the visit they saw it on.
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        CheckConstraint(column("status").in_(JOB_STATUSES), name="ck_jobs_status"),
+        CheckConstraint(column("source").in_(JOB_SOURCES), name="ck_jobs_source"),
+        Index("ix_jobs_property_status", "property_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(64), unique=True)
+    property_id: Mapped[int] = mapped_column(ForeignKey("properties.id"))
+    kind: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    source: Mapped[str] = mapped_column(String(20), default="hms")
+    notes: Mapped[str | None] = mapped_column(Text)
+    due_by: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # For a job an operative reported: what they saw (one of FINDING_KINDS), their photo, and on which visit.
+    finding: Mapped[str | None] = mapped_column(String(20))
+    photo_ref: Mapped[str | None] = mapped_column(String(200))
+    reported_on_visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"))
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    home: Mapped[Property] = relationship()
+    visit: Mapped[Visit | None] = relationship(foreign_keys=[visit_id])

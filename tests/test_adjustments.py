@@ -547,3 +547,16 @@ def test_erasing_notes_keeps_discreet_contact_safe(frozen):
     assert (kept.kind, kept.detail, kept.restricted) == ("discreet", "", True)
     assert kept.settings["exit_word"] == "pineapple"
     assert "gas" not in _reminder_body(frozen, visit, "two_days")
+
+
+def test_erasure_also_blanks_the_tenants_words_about_why_visits_did_not_suit(frozen):
+    from store.models import VisitReason
+
+    tenant = create_tenant(frozen)
+    with transaction(frozen.sessions) as session:
+        session.add(VisitReason(tenant_id=tenant.id, category="unwell", words="I was in hospital with my son"))
+    with transaction(frozen.sessions) as session:
+        adjustments.erase(session, tenant.id)
+    with transaction(frozen.sessions) as session:
+        reason = session.scalar(select(VisitReason))
+    assert (reason.category, reason.words) == ("unwell", "")

@@ -234,7 +234,9 @@ def test_arrived_and_finished_move_the_visit_on_and_each_is_recorded(frozen, cli
     assert saved.arrived_at == london(2024, 5, 14, 10, 2)
     assert [status for status, _ in events(frozen, visit.id)] == ["booked", "on_my_way", "arrived", "completed"]
     assert saved.history[-1].note == "Boiler passed"
-    assert len(texts_to(simulator)) == 1, "only the on-my-way text goes to the tenant"
+    texts = texts_to(simulator)
+    assert len(texts) == 2, "the on-my-way text, then the one question on how the visit went"
+    assert texts[1].startswith("How did your visit go?")
 
     # The visit is over: a late report changes nothing and says so.
     closed = report(client, key, {"status": "arrived"})

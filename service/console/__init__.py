@@ -8,7 +8,17 @@ CSRF token, and everything an officer does is written to the audit trail.
 from flask import Blueprint, Flask
 from flask_wtf.csrf import CSRFProtect
 
-from service.console import actions, auth, cases, display, imports, tasks, tenant_actions, views  # noqa: F401  (each registers its routes on bp)
+from service.console import (  # noqa: F401  (each registers its routes on bp)
+    actions,
+    auth,
+    cases,
+    display,
+    imports,
+    insight,
+    tasks,
+    tenant_actions,
+    views,
+)
 from service.console.blueprint import bp as console_bp
 from service.console.cli import create_officer_command
 
