@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 
 from service import hms
 from service.hms_schemas import Invalid, PropertyIn, TenantIn, VisitIn, read, reference_problem
+from service.spreadsheets import safe_cell
 from store.db import transaction
 
 TENANT_COLUMNS = (
@@ -111,6 +112,14 @@ def decode(raw: bytes) -> str:
 def read_rows(kind: str, text: str) -> list[tuple[int, dict]]:
     """(row number, {column: value}) for every data row; FileProblem if the header is wrong."""
     reader = csv.reader(io.StringIO(text))
+    try:
+        return _rows(kind, reader)
+    except csv.Error as problem:
+        # An unclosed quote or a stray carriage return: say where, rather than fail the upload.
+        raise FileProblem(f"the file cannot be read as CSV near line {reader.line_num}: {problem}") from problem
+
+
+def _rows(kind: str, reader) -> list[tuple[int, dict]]:
     header = next(reader, None)
     if not header or not any(cell.strip() for cell in header):
         raise FileProblem("the file is empty: the first row must name the columns")
@@ -299,14 +308,8 @@ def report_csv(errors: list[dict]) -> str:
     writer = csv.writer(buffer)
     writer.writerow(REPORT_COLUMNS)
     for error in errors:
-        writer.writerow([_cell(error[name]) for name in REPORT_COLUMNS])
+        writer.writerow([safe_cell(error[name]) for name in REPORT_COLUMNS])
     return buffer.getvalue()
-
-
-def _cell(value) -> str:
-    text = str(value)
-    # A cell starting with one of these is run as a formula by spreadsheets: keep it text.
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 # The command line.

@@ -16,8 +16,6 @@ The CSV has one header row and one row per line. The PDF (evidence_pdf.py) is
 the same lines laid out for a legal team.
 """
 
-import csv
-import io
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -26,6 +24,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from service import i18n
+from service.spreadsheets import csv_text
 from store.models import (
     AccessAttempt,
     AccessCase,
@@ -362,12 +361,7 @@ def _case_rows(case: AccessCase, names: dict) -> list[Row]:
 
 
 def to_csv(evidence: Evidence) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(COLUMNS)
-    for row in evidence.rows:
-        writer.writerow(row.cells())
-    return buffer.getvalue()
+    return csv_text(COLUMNS, (row.cells() for row in evidence.rows))
 
 
 def utc(moment: datetime | None) -> str:

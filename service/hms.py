@@ -252,6 +252,9 @@ def upsert_job(session: Session, reference: str, data: JobIn, change: Change) ->
         session.add(job)
     elif job.property_id != home.id:
         raise Conflict({"property_reference": "a job cannot move to another home: close it and send a new one"})
+    elif job.source != "hms":
+        # An operative's report (their words about the home) is not the housing system's to overwrite.
+        raise Conflict({"reference": "this job was reported by an operative: send your own job reference"})
 
     before = None if created else _job_fields(job)
     # A job the tenant agreed to have in a visit stays booked: "open" again would offer it twice.

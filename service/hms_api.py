@@ -63,7 +63,10 @@ def upsert(kind: Kind, reference: str):
     if bad_reference:
         return error(400, "the reference cannot be used", fields={"reference": bad_reference})
     # Read as JSON whatever the Content-Type says, as the operatives' API does.
-    body = request.get_json(silent=True, force=True)
+    try:
+        body = request.get_json(silent=True, force=True)
+    except RecursionError:
+        return error(400, "the body is nested too deeply to be a record")
     try:
         data = read(kind.model, body, runtime().settings)
         change = hms.Change(actor=f"hms:{g.api_key_name}", settings=runtime().settings, now=runtime().clock())
@@ -72,6 +75,9 @@ def upsert(kind: Kind, reference: str):
             answer = kind.answer(session, outcome.record)
     except Invalid as problem:
         return error(400, "some fields cannot be used", fields=problem.fields)
+    except OverflowError:
+        # A time at the very edge of the calendar, shifted by its offset, falls off it.
+        return error(400, "a time in the body is outside the range we can store")
     except hms.UnknownReference as problem:
         return error(422, "the body names records we do not have", fields=problem.fields)
     except hms.Conflict as problem:

@@ -7,10 +7,12 @@ languages) read the settings from the validation context.
 """
 
 import re
+import unicodedata
 from datetime import datetime, timezone
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -38,7 +40,18 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 REFERENCE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 Reference = Annotated[str, StringConstraints(strip_whitespace=True, pattern=REFERENCE_PATTERN, max_length=64)]
 VisitReference = Annotated[str, StringConstraints(strip_whitespace=True, pattern=REFERENCE_PATTERN, max_length=32)]
-Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+def _printable(value: str) -> str:
+    """No control or invisible formatting characters (NUL, new lines, right-to-left overrides) in a name."""
+    if any(unicodedata.category(character) in ("Cc", "Cf") for character in value):
+        raise ValueError("must not contain control or invisible formatting characters")
+    return value
+
+
+Text200 = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_printable)
+]
 # A full UK postcode; the space is put back in its place ("ls62ab" -> "LS6 2AB").
 POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?) ?([0-9][A-Z]{2})$")
 CLOCK = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
@@ -54,7 +67,7 @@ class Invalid(ValueError):
 
 def reference_problem(reference: str, longest: int = 64) -> str | None:
     """Why a reference (in a URL or a CSV cell) cannot be used, or None."""
-    if not reference or len(reference) > longest or not re.match(REFERENCE_PATTERN, reference):
+    if not reference or len(reference) > longest or not re.fullmatch(REFERENCE_PATTERN, reference):
         return f"must be 1 to {longest} letters, digits, dots, dashes or underscores, starting with a letter or digit"
     return None
 

@@ -8,8 +8,6 @@ tenants only safeguarding officers may see, as everywhere in the console.
 """
 
 import calendar
-import csv
-import io
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -20,6 +18,7 @@ from service import operatives
 from service.console.access import visible_tenants
 from service.phones import InvalidPhoneNumber, textable_number
 from service.reasons import LABELS as REASON_LABELS
+from service.spreadsheets import csv_text
 from store.models import (
     AccessAttempt,
     AccessCase,
@@ -386,8 +385,4 @@ def all_tables(session: Session, role: str, now: datetime) -> list[Table]:
 
 
 def to_csv(table: Table) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(table.columns)
-    writer.writerows(table.rows)
-    return buffer.getvalue()
+    return csv_text(table.columns, table.rows)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service import adjustments, visits
@@ -22,6 +23,7 @@ from store.models import Job, OfficerTask, Operative, Visit
 FINDING_JOB_KINDS = {"damp": "damp_survey", "mould": "damp_survey", "disrepair": "repair", "other": "repair"}
 # ...except concerns about a person, which a safeguarding officer picks up, never a booking.
 FINDING_TASKS = ("hoarding", "safeguarding")
+MAX_REFERENCE_TRIES = 50
 
 
 class JobsGone(Exception):
@@ -116,20 +118,32 @@ def record_finding(session: Session, visit: Visit, kind: str, note: str, photo_r
         session.add(OfficerTask(kind="safeguarding", tenant_id=visit.tenant_id, visit_id=visit.id, detail=detail))
         return Recorded("officer_task", None)
 
-    job = Job(
-        reference=f"{visit.reference}-F{_findings_on(session, visit) + 1}",
-        property_id=visit.property_id,
-        kind=FINDING_JOB_KINDS[kind],
-        status="open",
-        source="operative_report",
-        notes=note,
-        finding=kind,
-        photo_ref=photo_ref,
-        reported_on_visit_id=visit.id,
-    )
-    session.add(job)
-    session.flush()
-    return Recorded("job", job.reference)
+    # The next free "<visit>-F<n>": the housing system may already use one, or a colleague's
+    # report may take it at the same moment, so a taken one moves on to the next number.
+    number = _findings_on(session, visit)
+    for _attempt in range(MAX_REFERENCE_TRIES):
+        number += 1
+        reference = f"{visit.reference}-F{number}"
+        if session.scalar(select(Job.id).where(Job.reference == reference)) is not None:
+            continue
+        job = Job(
+            reference=reference,
+            property_id=visit.property_id,
+            kind=FINDING_JOB_KINDS[kind],
+            status="open",
+            source="operative_report",
+            notes=note,
+            finding=kind,
+            photo_ref=photo_ref,
+            reported_on_visit_id=visit.id,
+        )
+        try:
+            with session.begin_nested():
+                session.add(job)
+        except IntegrityError:
+            continue
+        return Recorded("job", job.reference)
+    raise RuntimeError(f"no free finding reference for visit {visit.reference}")
 
 
 def _findings_on(session: Session, visit: Visit) -> int:

@@ -92,3 +92,19 @@ def test_the_audit_trail_leaves_out_tenants_in_discreet_contact_for_admins(runti
     html = page(client, "/console/audit")
     assert "discreet" not in html
     assert "marked_verified" in html or "Marked" in html or "verified" in html
+
+
+def test_a_task_with_no_conversation_about_a_safeguarding_tenant_is_hidden_from_officers(runtime, live_app):
+    from service import messaging
+    from service.handoff import request_handoff
+
+    create_officer(runtime)
+    tenant = create_tenant(runtime)
+    with transaction(runtime.sessions) as session:
+        conversation = messaging.conversation_for(session, tenant.phone, "sms")
+        request_handoff(conversation, "safeguarding", runtime.clock())
+    task = add_task(runtime, tenant, "missed_by_provider", "We missed the visit; rebook.")
+
+    client = live_app.test_client()
+    sign_in(client)
+    assert f'data-task="{task.id}"' not in page(client, "/console/tasks")

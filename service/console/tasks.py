@@ -13,10 +13,10 @@ from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from service.console import audit
-from service.console.access import SAFEGUARDING_REASON, sees_safeguarding
+from service.console.access import SAFEGUARDING_REASON, sees_safeguarding, visible_tenants
 from service.console.blueprint import CONVERSATION_ROLES, bp, current_officer, requires_role, runtime
 from store.db import transaction
-from store.models import Adjustment, Conversation, OfficerTask
+from store.models import Conversation, OfficerTask
 
 TASK_LIMIT = 500
 # Shown first: someone may be at risk or waiting on a person right now.
@@ -102,15 +102,14 @@ def open_tasks_for(session: Session, role: str) -> list[OfficerTask]:
 
 
 def _visible(role: str):
-    """Safeguarding tasks, and any task about a tenant in discreet contact, for safeguarding officers only."""
+    """Safeguarding tasks, and any task about a tenant only safeguarding officers may see, for them only."""
     if sees_safeguarding(role):
         return OfficerTask.id.is_not(None)
-    restricted_tenant = exists().where(Adjustment.tenant_id == OfficerTask.tenant_id, Adjustment.restricted.is_(True))
     safeguarding_conversation = exists().where(
         Conversation.id == OfficerTask.conversation_id, Conversation.handoff_reason == SAFEGUARDING_REASON
     )
     return and_(
         OfficerTask.kind != "safeguarding",
-        or_(OfficerTask.tenant_id.is_(None), ~restricted_tenant),
+        or_(OfficerTask.tenant_id.is_(None), visible_tenants(role, OfficerTask.tenant_id)),
         ~safeguarding_conversation,
     )
