@@ -19,7 +19,7 @@ from pathlib import Path
 
 import requests
 
-from service.benchmark import free_port
+from service.benchmark import free_port, wait_for_url
 from service.languages import configured_languages
 from service.settings import ROOT, load_settings
 
@@ -43,7 +43,7 @@ def run_outbound_benchmark(count: int, echo=print) -> dict:
         stderr=subprocess.DEVNULL,
     )
     try:
-        _wait_for(sim_url + "/sim/messages")
+        wait_for_url(sim_url + "/sim/messages")
         app = create_app(settings, start_worker=False)
         runtime = app.extensions["assistant"]
         runtime.status_callback_url = ""  # no delivery reports: this measures our side of the send
@@ -134,14 +134,3 @@ def _seed(runtime, count: int) -> datetime:
             session.flush()
             session.add(Reminder(visit_id=visit.id, kind="two_days", due_at=now - timedelta(minutes=1)))
     return now
-
-
-def _wait_for(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            requests.get(url, timeout=2)
-            return
-        except requests.RequestException:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer")

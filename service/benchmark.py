@@ -53,6 +53,8 @@ def run_benchmark(runtime, seconds: int, tenants: int, echo=print) -> dict:
             stderr=subprocess.STDOUT,
         )
     app_url, sim_url = f"http://127.0.0.1:{ports['app']}", f"http://127.0.0.1:{ports['simulator']}"
+    # The simulator imports the whole app before it listens: wait for it, or the first poll fails.
+    wait_for_url(sim_url + "/sim/messages")
     load = Load(app_url, sim_url, settings.twilio_auth_token)
     try:
         first_answer = load.first_answer(phones[0], started, timeout=600)
@@ -260,6 +262,17 @@ def _percentile(values: list[float], percent: int) -> float | None:
     if len(values) < 2:
         return round(values[0] * 1000, 1) if values else None
     return round(statistics.quantiles(values, n=100, method="inclusive")[percent - 1] * 1000, 1)
+
+
+def wait_for_url(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url, timeout=2)
+            return
+        except requests.RequestException:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer")
 
 
 def free_port() -> int:

@@ -23,7 +23,6 @@ from service import evidence, no_access
 from service.console import access, audit
 from service.console.blueprint import CONVERSATION_ROLES, bp, current_officer, requires_role, runtime
 from service.console.views import conversation_or_404, is_mine, printable, tenant_visit_or_404
-from service.evidence_pdf import to_pdf
 from store.db import transaction
 from store.models import AccessAttempt, AccessCase, Visit
 
@@ -228,7 +227,12 @@ def _attempt_counts(session: Session, case_ids: list[int]) -> dict[int, int]:
 
 
 def _download(record: evidence.Evidence, fmt: str) -> Response:
-    body = evidence.to_csv(record).encode("utf-8-sig") if fmt == "csv" else to_pdf(record)
+    if fmt == "csv":
+        body = evidence.to_csv(record).encode("utf-8-sig")
+    else:
+        from service.evidence_pdf import to_pdf  # fpdf2 and its fonts load only when a PDF is asked for
+
+        body = to_pdf(record)
     response = Response(body, mimetype=FORMATS[fmt])
     response.headers["Content-Disposition"] = f'attachment; filename="{record.name}.{fmt}"'
     return response

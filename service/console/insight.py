@@ -10,10 +10,8 @@ because some tables name tenants.
 import io
 import logging
 
-import matplotlib
 from flask import Response, abort, render_template
 from markupsafe import Markup
-from matplotlib.figure import Figure
 
 from service import insight
 from service.console import audit
@@ -57,6 +55,10 @@ def chart_svg(table: "insight.Table") -> Markup:
     """The table's charted columns as grouped bars against its first column, as inline SVG."""
     rows = [row for row in table.rows if isinstance(row[1], int | float) and row[0] != "average"]
     labels = [str(row[0]) for row in rows]
+    # Imported here: matplotlib is heavy, and only these pages need it (start-up and memory stay small).
+    import matplotlib
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(7.6, 3.0))
     axes = figure.add_subplot()
     width = 0.8 / len(table.chart)
