@@ -22,7 +22,7 @@ from service.dates import parse_requested_time
 from service.handoff import request_handoff, with_a_person
 from service.languages import detect_language, language_by_code
 from service.slots import Slot, find_free_slots
-from service.visits import SlotTaken, cancel_visit, confirm_visit, move_visit, open_visits
+from service.visits import SlotTaken, cancel_visit, confirm_visit, move_visit, open_visits, operative_name
 from store.models import Conversation, Message, OfficerTask, Tenant, Visit
 
 log = logging.getLogger(__name__)
@@ -301,7 +301,7 @@ def _cannot_make_it(turn: Turn, pending: dict, intent: str, confidence: float) -
     operatives.relay_to_operative(turn.session, visit, turn.message, turn.now)
     turn.task("tenant_not_in", "The operative is on the way and the tenant says they cannot be in now.", visit=visit)
 
-    turn.say("on_way_told", operative=_operative_name(turn, visit))
+    turn.say("on_way_told", operative=operative_name(visit, turn.locale))
     wanted = turn.when_wanted()
     if wanted:
         _offer_slots_for(turn, visit, wanted)
@@ -320,7 +320,7 @@ def _nobody_came(turn: Turn, pending: dict, intent: str, confidence: float) -> N
         return
 
     if visit.operative_status in operatives.ON_THE_WAY and visit.eta and visit.eta > turn.now:
-        turn.say("on_way_still_coming", operative=_operative_name(turn, visit), eta=_clock(turn, visit.eta))
+        turn.say("on_way_still_coming", operative=operative_name(visit, turn.locale), eta=_clock(turn, visit.eta))
         return
     if visit.slot_end > turn.now:
         turn.say("nobody_came_not_yet", **turn.describe(visit))
@@ -356,7 +356,7 @@ def _answer_question(turn: Turn, pending: dict, intent: str, confidence: float) 
     turn.set_focus(visit)
     described = turn.describe(visit)
     if intent == "ask_who":
-        operative = visit.operative.first_name if visit.operative else i18n.render("operative_unknown", turn.locale)
+        operative = operative_name(visit, turn.locale)
         turn.say("who_answer", operative=operative, **described)
     elif intent == "ask_what" and not turn.discreet:
         turn.replies.append(i18n.render(f"visit_purpose.{visit.visit_type}", turn.locale))
@@ -379,7 +379,7 @@ def _answer_door(turn: Turn) -> None:
         turn.conversation.holding_sent = True
         return
     turn.set_focus(visit)
-    operative = visit.operative.first_name if visit.operative else i18n.render("operative_unknown", turn.locale)
+    operative = operative_name(visit, turn.locale)
     turn.say("door_yes", operative=operative, code=identity.doorstep_code(visit), **turn.describe(visit))
 
 
@@ -792,10 +792,6 @@ def _visit_version(visit: Visit | None) -> str | None:
 def _recent(pending: dict, now: datetime) -> bool:
     asked = pending.get("asked_at")
     return bool(asked) and now - datetime.fromisoformat(asked) < timedelta(hours=24)
-
-
-def _operative_name(turn: Turn, visit: Visit) -> str:
-    return visit.operative.first_name if visit.operative else i18n.render("operative_unknown", turn.locale)
 
 
 def _clock(turn: Turn, moment: datetime) -> str:

@@ -532,8 +532,7 @@ WHATSAPP_WINDOW = whatsapp.WINDOW
 
 def whatsapp_window_open(conversation: Conversation, now: datetime) -> bool:
     """Free text may go to WhatsApp only within 24 hours of the tenant's last message."""
-    last = conversation.last_inbound_at
-    return conversation.channel != "whatsapp" or (last is not None and now - last < WHATSAPP_WINDOW)
+    return conversation.channel != "whatsapp" or whatsapp.within_window(conversation.last_inbound_at, now)
 
 
 def send_officer_reply(runtime, conversation_id: int, body: str, officer_id: int) -> Message:

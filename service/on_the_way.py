@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from service import adjustments, i18n, identity, messaging, no_access, operatives, reminders, satisfaction, visits
 from service.dialogue import question_about
+from service.visits import operative_name
 from store.db import transaction
 from store.models import Message, Visit, VisitFeedback
 
@@ -172,7 +173,7 @@ def _late_texts_sent(session, visit: Visit) -> int:
 def _values(runtime, visit: Visit, text_key: str, locale: str, discreet: bool) -> dict:
     # In discreet contact a message never says what the visit is for.
     values = {
-        "operative": visit.operative.first_name if visit.operative else i18n.render("operative_unknown", locale),
+        "operative": operative_name(visit, locale),
         "visit": i18n.render(f"visit_type.{'discreet' if discreet else visit.visit_type}", locale),
         "eta": i18n.format_clock(visit.eta, locale),
         "link": tracking_url(runtime, visit),

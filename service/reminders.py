@@ -8,6 +8,7 @@ from sqlalchemy import select, update
 
 from service import adjustments, i18n, identity, messaging, whatsapp
 from service.dialogue import question_about
+from service.visits import operative_name
 from store.db import transaction
 from store.models import OfficerTask, Reminder, Tenant, Visit
 
@@ -173,8 +174,7 @@ def _wording(session, settings, reminder: Reminder, visit: Visit, tenant: Tenant
     values = {"slot": slot}
     if day_before:
         # The day before names who is coming and the code they will say at the door.
-        operative = visit.operative.first_name if visit.operative else i18n.render("operative_unknown", locale)
-        values.update(operative=operative, code=identity.doorstep_code(visit))
+        values.update(operative=operative_name(visit, locale), code=identity.doorstep_code(visit))
     if discreet:
         return ("reminder_discreet_day_before" if day_before else "reminder_discreet"), values
 

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from service import adjustments, webhooks
+from service import adjustments, i18n, webhooks
 from service.slots import Slot, slot_is_free
 from store.models import OPEN_VISIT_STATUSES, Operative, Reminder, Visit, VisitEvent
 
@@ -163,6 +163,11 @@ def outside_quiet_hours(due: datetime, quiet: dict) -> datetime:
     else:
         return due
     return morning.astimezone(due.tzinfo)
+
+
+def operative_name(visit: Visit, locale: str) -> str:
+    """Who is coming, as the tenant is told: a first name, or "one of our team" in their language."""
+    return visit.operative.first_name if visit.operative else i18n.render("operative_unknown", locale)
 
 
 def open_visits(session: Session, tenant_id: int, now: datetime) -> list[Visit]:

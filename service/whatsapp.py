@@ -35,12 +35,16 @@ class Route:
     reason: str | None = None
 
 
+def within_window(last_inbound: datetime | None, now: datetime) -> bool:
+    """Free text may go to a WhatsApp number only within 24 hours of the tenant's last message."""
+    return last_inbound is not None and now - last_inbound < WINDOW
+
+
 def window_open(session, tenant_id: int | None, address: str, now: datetime) -> bool:
-    """Free text may go to this WhatsApp number only within 24 hours of the tenant's last message."""
     last = session.scalar(
         select(Conversation.last_inbound_at).where(Conversation.address == address, Conversation.channel == "whatsapp")
     )
-    return last is not None and now - last < WINDOW
+    return within_window(last, now)
 
 
 def route_for(settings, message: Message, locale: str, window_is_open: bool) -> Route:

@@ -128,6 +128,15 @@ def _real_clock():
 
 
 @pytest.fixture
+def client(live_app):
+    """A browser-less client of the live app, with no password guesses remembered from other tests."""
+    from service.console.auth import throttle
+
+    throttle.forget()
+    return live_app.test_client()
+
+
+@pytest.fixture
 def assistant(runtime, rasa_stack):
     """The runtime, with the real Rasa model and action server answering."""
     return runtime

@@ -5,7 +5,6 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from service.console.auth import throttle
 from store.db import transaction
 from store.models import AuditEntry, Officer, OfficerTask, Reminder
 from tests.console_factories import (
@@ -24,12 +23,6 @@ from tests.console_factories import (
 from tests.factories import create_operative, create_tenant, create_visit, get_visit, london, sent_to, tenant_says
 
 NOW = london(2024, 5, 13, 10, 0)  # a Monday
-
-
-@pytest.fixture
-def client(live_app):
-    throttle.forget()  # wrong passwords in one test must not lock out the next
-    return live_app.test_client()
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from sqlalchemy import select
 
 from service import adjustments
 from service.console import access
-from service.console.auth import throttle
 from service.console.card import tenant_card
 from service.console.display import NEED_KINDS
 from service.visits import replan_for_tenant
@@ -45,12 +44,6 @@ ERASED = "(erased at the tenant's request)"
 NEUTRAL = "A safeguarding arrangement is in place. Speak to the safeguarding team."
 DISCREET_WORDS = "My ex checks my phone, only text me in the mornings"
 DISCREET_BRIEFING = adjustments.KINDS["discreet"].briefing
-
-
-@pytest.fixture
-def client(live_app):
-    throttle.forget()
-    return live_app.test_client()
 
 
 @pytest.fixture

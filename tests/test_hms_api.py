@@ -39,11 +39,6 @@ def frozen(runtime):
     return runtime
 
 
-@pytest.fixture
-def client(live_app):
-    return live_app.test_client()
-
-
 @pytest.fixture(scope="module")
 def document(live_app):
     return live_app.test_client().get("/api/v1/openapi.json").get_json()

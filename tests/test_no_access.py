@@ -36,11 +36,6 @@ def frozen(runtime):
 
 
 @pytest.fixture
-def client(live_app):
-    return live_app.test_client()
-
-
-@pytest.fixture
 def key(frozen):
     with transaction(frozen.sessions) as session:
         return api_keys.create_key(session, "Van7", ["operative_status"])
