@@ -4,20 +4,20 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from flask import Flask
-from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from service import messaging, no_access, webhooks
+from service import logs, messaging, no_access, recovery, webhooks
+from service.queue import RedisWorkQueue
 from service.rasa_client import RasaClient
+from service.recovery import Sweeper
 from service.settings import Settings, load_settings
 from service.twilio_gateway import TwilioGateway
 from service.webhooks import WebhookSender
 from service.worker import InProcessWorker
-from store.db import make_engine, make_session_factory, transaction, upgrade_database
-from store.models import Message
+from store.db import make_engine, make_session_factory, upgrade_database
 
 
 @dataclass
@@ -29,8 +29,10 @@ class Runtime:
     gateway: TwilioGateway
     rasa: RasaClient
     status_callback_url: str
-    worker: InProcessWorker | None = None
+    # Threads in this process (the embedded default) or RQ jobs on Redis (scaled mode).
+    worker: InProcessWorker | RedisWorkQueue | None = None
     webhook_sender: WebhookSender | None = None
+    sweeper: Sweeper | None = None
     rasa_wait_seconds: float = 90.0
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
     # Where tenants and Twilio reach this service (tracking links are made from it).
@@ -41,11 +43,10 @@ def create_app(settings: Settings | None = None, start_worker: bool = True) -> F
     settings = settings or load_settings()
     # A mistake in config.yml's no_access_policy fails here, at start, not at a tenant's door.
     no_access.policy(settings)
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    logs.configure(os.environ.get("LOG_LEVEL", "INFO"))
 
-    if settings.raw.get("database", {}).get("auto_migrate", True):
+    # AUTO_MIGRATE=0: the parent of several worker processes migrated once already.
+    if settings.raw.get("database", {}).get("auto_migrate", True) and os.environ.get("AUTO_MIGRATE") != "0":
         upgrade_database(settings.database_url)
     engine = make_engine(settings.database_url)
     port = settings.section("service").get("port", 5000)
@@ -55,7 +56,9 @@ def create_app(settings: Settings | None = None, start_worker: bool = True) -> F
         settings=settings,
         sessions=make_session_factory(engine),
         gateway=TwilioGateway(settings),
-        rasa=RasaClient(settings.rasa_url, timeout=settings.section("rasa").get("timeout_seconds", 10)),
+        rasa=RasaClient(
+            settings.rasa_urls or settings.rasa_url, timeout=settings.section("rasa").get("timeout_seconds", 10)
+        ),
         status_callback_url=base_url + "/twilio/status",
         base_url=base_url,
     )
@@ -95,30 +98,25 @@ def create_app(settings: Settings | None = None, start_worker: bool = True) -> F
     app.cli.add_command(import_csv_command)
     app.cli.add_command(webhooks.send_webhooks_command)
 
-    if start_worker:
+    if settings.scaled:
+        # Scaled mode: this process stores and enqueues; `flask --app app work` processes do the rest.
+        runtime.worker = RedisWorkQueue(settings.queue_url, settings)
+        if start_worker:
+            runtime.sweeper = Sweeper(runtime, spool_only=True).start()
+    elif start_worker:
+        runtime.worker = InProcessWorker(
+            handle_conversation=lambda conversation_id: messaging.process_conversation(runtime, conversation_id),
+            deliver=lambda message_id: messaging.deliver(runtime, message_id),
+        )
         start_background_work(runtime)
     return app
 
 
 def start_background_work(runtime: Runtime) -> None:
-    """Start the worker threads and pick up whatever a previous run left unfinished."""
-    runtime.worker = InProcessWorker(
-        handle_conversation=lambda conversation_id: messaging.process_conversation(runtime, conversation_id),
-        deliver=lambda message_id: messaging.deliver(runtime, message_id),
-    )
-    with transaction(runtime.sessions) as session:
-        waiting = session.scalars(
-            select(Message.conversation_id)
-            .where(Message.direction == "inbound", Message.state == "received", Message.conversation_id.is_not(None))
-            .distinct()
-        ).all()
-        unsent = session.scalars(
-            select(Message.id).where(Message.direction == "outbound", Message.state == "pending")
-        ).all()
+    """Pick up whatever a previous run left unfinished, then keep sweeping for it (service/recovery.py)."""
     messaging.flag_interrupted_sends(runtime)
-    for conversation_id in waiting:
-        runtime.worker.submit_conversation(conversation_id)
-    for message_id in unsent:
-        runtime.worker.submit_delivery(message_id)
+    recovery.replay_spool(runtime)
+    recovery.resubmit_unfinished(runtime, older_than=timedelta(0))
+    runtime.sweeper = Sweeper(runtime).start()
     # Webhook events wait in the database; the sender picks up whatever an earlier run left.
     runtime.webhook_sender = webhooks.start_sender(runtime)

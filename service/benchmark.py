@@ -28,10 +28,24 @@ from service.settings import ROOT, load_settings
 QUESTIONS = ["when is my visit?", "who is coming", "thanks", "what is the visit for", "how long will it take"]
 
 
-def run_benchmark(runtime, seconds: int, tenants: int, echo=print) -> dict:
+def run_benchmark(runtime, seconds: int, tenants: int, echo=print, scaled: dict | None = None) -> dict:
+    """`scaled`: {"database_url": an admin PostgreSQL URL, "redis_url": ...} to measure scaled mode."""
     workdir = Path(tempfile.mkdtemp(prefix="assistant-bench-"))
     ports = {name: free_port() for name in ("app", "rasa", "actions", "simulator")}
     env = _service_env(workdir, ports)
+    database = None
+    if scaled:
+        database = ThrowawayDatabase(scaled["database_url"])
+        env.update({"DATABASE_URL": database.url, "REDIS_URL": scaled["redis_url"]})
+        _empty_redis(scaled["redis_url"])
+    try:
+        return _run(runtime, seconds, tenants, echo, workdir, ports, env, mode="scaled" if scaled else "embedded")
+    finally:
+        if database:
+            database.drop()
+
+
+def _run(runtime, seconds, tenants, echo, workdir, ports, env, mode) -> dict:
     settings = load_settings(var_dir=workdir, database_url=env["DATABASE_URL"])
     phones = _seed(settings, tenants)
 
@@ -70,6 +84,7 @@ def run_benchmark(runtime, seconds: int, tenants: int, echo=print) -> dict:
                 process.kill()
 
     report = {
+        "mode": mode,
         "seconds": seconds,
         "tenants": tenants,
         "time_to_first_answer_s": round(first_answer, 1),
@@ -77,8 +92,41 @@ def run_benchmark(runtime, seconds: int, tenants: int, echo=print) -> dict:
         "peak_memory_mb": memory,
     }
     _print(report, echo)
-    (runtime.settings.var_dir / "bench.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
+    (runtime.settings.var_dir / f"bench-{mode}.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
     return report
+
+
+class ThrowawayDatabase:
+    """A PostgreSQL database made for one bench run, and dropped after it with Rasa's trackers."""
+
+    def __init__(self, admin_url: str):
+        from sqlalchemy.engine import make_url
+
+        from store.db import make_engine
+
+        self.name = f"assistant_bench_{secrets.token_hex(4)}"
+        self.admin = make_engine(admin_url).execution_options(isolation_level="AUTOCOMMIT")
+        self._execute(f'CREATE DATABASE "{self.name}"')
+        self.url = make_url(admin_url).set(database=self.name).render_as_string(hide_password=False)
+
+    def drop(self) -> None:
+        for name in (self.name, f"{self.name}_rasa"):
+            self._execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.admin.dispose()
+
+    def _execute(self, statement: str) -> None:
+        from sqlalchemy import text
+
+        with self.admin.connect() as connection:
+            connection.execute(text(statement))
+
+
+def _empty_redis(url: str) -> None:
+    from redis import Redis
+
+    connection = Redis.from_url(url)
+    connection.flushdb()
+    connection.close()
 
 
 class Load:
@@ -227,8 +275,9 @@ def _bench_config(workdir: Path) -> Path:
 
 
 def _peak_memory(pid: int) -> dict:
-    """VmHWM (peak resident memory) of the service and each process it started."""
-    found = {}
+    """VmHWM (peak resident memory) of the service and each process it started: the largest of each kind."""
+    found, counts = {}, {}
+    direct_children = set(_descendants(pid, depth=1))
     for process_id in [pid, *_descendants(pid)]:
         try:
             status = Path(f"/proc/{process_id}/status").read_text()
@@ -236,26 +285,35 @@ def _peak_memory(pid: int) -> dict:
         except OSError:
             continue
         peak_kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM"))
-        found[_process_name(command)] = round(peak_kb / 1024)
-    return found
+        name = _process_name(command, process_id == pid, process_id in direct_children)
+        found[name] = max(found.get(name, 0), round(peak_kb / 1024))
+        counts[name] = counts.get(name, 0) + 1
+    return {(f"{name} (each of {counts[name]})" if counts[name] > 1 else name): mb for name, mb in found.items()}
 
 
-def _descendants(pid: int) -> list[int]:
+def _descendants(pid: int, depth: int = 10) -> list[int]:
     children = []
     for task in Path(f"/proc/{pid}/task").glob("*"):
         try:
             children += [int(child) for child in (task / "children").read_text().split()]
         except OSError:
             continue
-    return children + [grandchild for child in children for grandchild in _descendants(child)]
+    if depth <= 1:
+        return children
+    return children + [grandchild for child in children for grandchild in _descendants(child, depth - 1)]
 
 
-def _process_name(command: str) -> str:
+def _process_name(command: str, is_service: bool, is_child: bool) -> str:
     if "run actions" in command:
         return "action server"
     if "rasa run" in command or "/rasa run" in command:
         return "rasa server"
-    return "web app and workers"
+    if "gunicorn" in command:
+        # gunicorn's own parent process only watches its workers.
+        return "gunicorn master" if is_child else "web worker"
+    if "app work" in command:
+        return "job worker"
+    return "serve (web app and workers in the embedded default)" if is_service else "other"
 
 
 def _percentile(values: list[float], percent: int) -> float | None:
@@ -284,7 +342,7 @@ def free_port() -> int:
 
 
 def _print(report: dict, echo) -> None:
-    echo(f"Sustained load: {report['tenants']} tenants for {report['seconds']} s")
+    echo(f"Sustained load ({report['mode']} mode): {report['tenants']} tenants for {report['seconds']} s")
     echo(f"  answered messages:      {report['messages']} ({report['messages_per_second']} per second)")
     echo(
         f"  message in -> reply handed to Twilio: p50 {report['latency_p50_ms']} ms, p99 {report['latency_p99_ms']} ms"

@@ -18,7 +18,7 @@ from service import stack
 
 
 def register_commands(app: Flask) -> None:
-    for command in (serve, seed_demo, reminders, chat, eval_nlu, bench, simulator, export_evidence):
+    for command in (serve, work, seed_demo, reminders, chat, eval_nlu, bench, simulator, export_evidence):
         app.cli.add_command(command)
 
 
@@ -50,15 +50,14 @@ def serve(port, simulator):
 
     action_port = settings.action_server_port
     rasa_port = int(settings.rasa_url.rsplit(":", 1)[1])
-    processes = [
-        stack.start_action_server(action_port, f"http://127.0.0.1:{port}", settings.assistant_token, log_dir),
-        stack.start_rasa_server(model, rasa_port, f"http://127.0.0.1:{action_port}/webhook", log_dir),
-    ]
-    progress.note(f"✓ Web app on http://127.0.0.1:{port} (Twilio webhook: /twilio/inbound, status: /twilio/status)")
-    progress.note("  Rasa is loading its model in the background (about a minute); messages wait for it.")
-    progress.note(
-        "  Try it: .venv/bin/flask --app app seed-demo, then .venv/bin/flask --app app chat --phone 07700900101"
-    )
+    action_url = f"http://127.0.0.1:{action_port}/webhook"
+    processes = [stack.start_action_server(action_port, f"http://127.0.0.1:{port}", settings.assistant_token, log_dir)]
+    if settings.scaled:
+        _serve_scaled(settings, port, model, rasa_port, action_url, log_dir, processes, progress)
+        return
+
+    processes.append(stack.start_rasa_server(model, rasa_port, action_url, log_dir))
+    _started_notes(progress, port)
     server = create_server(current_app._get_current_object(), host="127.0.0.1", port=port, threads=8)
     try:
         server.run()
@@ -66,6 +65,87 @@ def serve(port, simulator):
         pass
     finally:
         stack.stop(processes)
+
+
+def _serve_scaled(settings, port, model, rasa_port, action_url, log_dir, processes, progress) -> None:
+    """Scaled mode on one machine: several Rasa servers, job workers and web workers (README)."""
+    import os
+    import shutil
+
+    rules = settings.section("queue")
+    rasa_count = int(settings.section("rasa").get("servers", 2))
+    job_workers = int(rules.get("job_workers", 2))
+    web_workers = int(rules.get("web_workers", 2))
+
+    # Every process adds its counters here, and /metrics on any web worker reports the sum.
+    metrics_dir = settings.var_dir / "metrics"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    rasa_urls = [f"http://127.0.0.1:{rasa_port + index}" for index in range(rasa_count)]
+    env = {
+        **os.environ,
+        "RASA_URLS": ",".join(rasa_urls),
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+        # This process has just migrated the database; the children must not race to do it again.
+        "AUTO_MIGRATE": "0",
+        "APP_URL": f"http://127.0.0.1:{port}",
+    }
+
+    endpoints = stack.scaled_endpoints(settings, action_url)
+    for index in range(rasa_count):
+        processes.append(
+            stack.start_rasa_server(
+                model, rasa_port + index, action_url, log_dir, endpoints=endpoints, log_name=f"rasa-{index + 1}.log"
+            )
+        )
+    flask = [sys.executable, "-m", "flask", "--app", "app"]
+    for index in range(job_workers):
+        processes.append(stack.spawn(flask + ["work"], env, log_dir / f"worker-{index + 1}.log"))
+    gunicorn = [
+        sys.executable, "-m", "gunicorn", "--workers", str(web_workers), "--threads", "8",
+        "--bind", f"127.0.0.1:{port}", "--access-logfile", "-", "app:create_app()",
+    ]  # fmt: skip
+    web = stack.spawn(gunicorn, env, log_dir / "web.log")
+    processes.append(web)
+
+    progress.note(
+        f"✓ Scaled mode: {web_workers} web workers, {job_workers} job workers, {rasa_count} Rasa servers "
+        f"(trackers in PostgreSQL, locks and jobs in Redis); logs in {log_dir}"
+    )
+    _started_notes(progress, port)
+    try:
+        web.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop(processes)
+    if web.returncode not in (0, None, -15):
+        raise click.ClickException(f"the web workers stopped (exit {web.returncode}); see {log_dir / 'web.log'}")
+
+
+def _started_notes(progress, port: int) -> None:
+    progress.note(f"✓ Web app on http://127.0.0.1:{port} (Twilio webhook: /twilio/inbound, status: /twilio/status)")
+    progress.note("  Rasa is loading its model in the background (about a minute); messages wait for it.")
+    progress.note(
+        "  Try it: .venv/bin/flask --app app seed-demo, then .venv/bin/flask --app app chat --phone 07700900101"
+    )
+
+
+@click.command("work")
+@click.option("--burst", is_flag=True, help="Stop once the queue is empty.")
+@with_appcontext
+def work(burst):
+    """Scaled mode: answer messages and send them from the Redis queue, and sweep up unfinished work."""
+    from app import start_background_work
+    from service.queue import serve_jobs
+
+    runtime = _runtime()
+    if not runtime.settings.scaled:
+        raise click.UsageError("`work` is for scaled mode (set REDIS_URL); the embedded default works inside `serve`.")
+    if runtime.sweeper:
+        runtime.sweeper.stop()  # the web side's spool-only sweep; the full one starts below
+    start_background_work(runtime)
+    serve_jobs(runtime, burst=burst)
 
 
 @click.command("simulator")
@@ -116,8 +196,9 @@ def reminders(at):
         except ValueError as error:
             raise click.BadParameter("use the form 2026-12-05 18:30") from error
     counts = send_due_reminders(_runtime(), moment)
+    queued = f", queued for the job workers: {counts['queued']}" if counts.get("queued") else ""
     click.echo(
-        f"reminders sent: {counts.get('sent', 0)}, skipped: {counts.get('skipped', 0)}, "
+        f"reminders sent: {counts.get('sent', 0)}{queued}, skipped: {counts.get('skipped', 0)}, "
         f"not sent (see officer tasks): {counts.get('not_sent', 0) + counts.get('failed', 0)}"
     )
     # Run with the reminders so a visit we missed is put right within the hour, once.
@@ -236,13 +317,24 @@ def eval_nlu(directory, report_path):
 @click.option("--tenants", type=int, default=20, help="Concurrent tenants sending messages.")
 @click.option("--reminders", "reminders_count", type=int, default=10_000, help="Reminders to send (0: skip).")
 @click.option("--inbound/--no-inbound", default=True, help="Run the inbound load (starts the real model).")
+@click.option("--scaled", is_flag=True, help="Measure scaled mode (PostgreSQL, Redis, several processes).")
+@click.option(
+    "--postgres",
+    default="postgresql://postgres@127.0.0.1:5432/postgres",
+    show_default=True,
+    help="With --scaled: a PostgreSQL URL allowed to create the throwaway database.",
+)
+@click.option(
+    "--redis", "redis_url", default="redis://127.0.0.1:6379/14", show_default=True, help="With --scaled (emptied)."
+)
 @with_appcontext
-def bench(seconds, tenants, reminders_count, inbound):
+def bench(seconds, tenants, reminders_count, inbound, scaled, postgres, redis_url):
     """Measure inbound latency, throughput, memory and start time; then the outbound reminder rate."""
     from service.bench_outbound import run_outbound_benchmark
     from service.benchmark import run_benchmark
 
     if inbound:
-        run_benchmark(_runtime(), seconds=seconds, tenants=tenants)
+        where = {"database_url": postgres, "redis_url": redis_url} if scaled else None
+        run_benchmark(_runtime(), seconds=seconds, tenants=tenants, scaled=where)
     if reminders_count:
         run_outbound_benchmark(reminders_count, echo=click.echo)

@@ -10,6 +10,7 @@ between the two leaves a record to finish from, never a silent loss.
 import logging
 import re
 import unicodedata
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 
@@ -17,7 +18,7 @@ import opencc
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from service import adjustments, i18n, identity, metrics, whatsapp
+from service import adjustments, i18n, identity, logs, metrics, whatsapp
 from service.dialogue import Turn, handle_turn, question_about
 from service.handoff import request_handoff, with_a_person
 from service.languages import detect_language, language_by_code, requested_language
@@ -46,6 +47,8 @@ STATUS_RANK = {
 PERMANENT_ERRORS = {"21211", "21612", "21614", "21610", "30003", "30005", "30006"}
 UNKNOWN_NUMBER_QUIET = timedelta(hours=24)
 OPT_IN_WORDS = {"START", "UNSTOP"}
+# A message whose handling failed this often (crashes, faults) goes to a person instead.
+MAX_ANSWER_ATTEMPTS = 3
 # Twilio's Advanced Opt-Out reports these; it has already answered the tenant itself.
 TWILIO_OPT_OUT_TYPES = {"STOP", "START", "HELP"}
 HAN = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]")
@@ -97,8 +100,25 @@ def store_inbound(runtime, form: dict) -> tuple[Message, bool]:
     return message, False
 
 
+def accept_inbound(runtime, form: dict) -> Message | None:
+    """The webhook's work, also used for a message kept in the spool: store, then answer or queue."""
+    message, duplicate = store_inbound(runtime, form)
+    if duplicate:
+        log.info("duplicate webhook ignored", extra={"message_id": message.id if message else None})
+        return message
+    # From here (an emergency answered at once, the queueing) logs carry the new message's ids.
+    with logs.context(message_id=message.id, conversation_id=message.conversation_id):
+        log.info("inbound message stored", extra={"channel": message.channel, "state": message.state})
+        if message.conversation_id and not answer_emergency_now(runtime, message.id):
+            runtime.worker.submit_conversation(message.conversation_id)
+    return message
+
+
 def conversation_for(session, address: str, channel: str) -> Conversation:
-    found = session.scalar(select(Conversation).where(Conversation.address == address, Conversation.channel == channel))
+    # Locked: a reminder and a tenant's reply each rewrite the conversation's state, and must take turns.
+    found = session.scalar(
+        select(Conversation).where(Conversation.address == address, Conversation.channel == channel).with_for_update()
+    )
     if found:
         return found
     tenant = session.scalar(select(Tenant).where(Tenant.phone == address))
@@ -132,8 +152,11 @@ def _media_of(form: dict) -> list[dict]:
 # Understanding and answering.
 
 
-def process_conversation(runtime, conversation_id: int) -> None:
-    """Answer every waiting message of one conversation, oldest first."""
+def process_conversation(runtime, conversation_id: int, between_messages: Callable[[], object] | None = None) -> None:
+    """Answer every waiting message of one conversation, oldest first.
+
+    `between_messages` runs after each one: scaled mode renews the conversation's lock there.
+    """
     while True:
         with transaction(runtime.sessions) as session:
             message_id = session.scalar(
@@ -148,14 +171,47 @@ def process_conversation(runtime, conversation_id: int) -> None:
             )
         if message_id is None:
             return
-        process_message(runtime, message_id)
+
+        if _count_attempt(runtime, message_id) > MAX_ANSWER_ATTEMPTS:
+            # Tried and failed before (a crash, a fault): a person answers, the tenant hears we have it.
+            _give_up(runtime, message_id)
+        else:
+            process_message(runtime, message_id)
+        if between_messages:
+            between_messages()
+
+
+def _count_attempt(runtime, message_id: int) -> int:
+    with transaction(runtime.sessions) as session:
+        session.execute(
+            update(Message)
+            .where(Message.id == message_id, Message.state == "received")
+            .values(attempts=Message.attempts + 1)
+        )
+        return session.scalar(select(Message.attempts).where(Message.id == message_id)) or 0
+
+
+def _give_up(runtime, message_id: int) -> None:
+    with transaction(runtime.sessions) as session:
+        message = session.get(Message, message_id)
+        if message.state != "received":
+            return
+        conversation = session.get(Conversation, message.conversation_id)
+        tenant = session.get(Tenant, conversation.tenant_id) if conversation.tenant_id else None
+        _officer_task(session, message, "assistant_failed", "The assistant failed to answer this message.")
+        _reply(session, message, conversation, i18n.render("held", i18n.normalise_locale(tenant and tenant.language)))
+    log.error("message given to a person after repeated failures", extra={"message_id": message_id})
+    _deliver_replies(runtime, message_id)
 
 
 def process_message(runtime, message_id: int) -> None:
-    handled_without_rasa = _answer_without_rasa(runtime, message_id)
-    if not handled_without_rasa:
-        _answer_with_rasa(runtime, message_id)
-    _deliver_replies(runtime, message_id)
+    # Everything logged while answering, however deep, carries the message's id.
+    with logs.context(message_id=message_id):
+        handled_without_rasa = _answer_without_rasa(runtime, message_id)
+        if not handled_without_rasa:
+            _answer_with_rasa(runtime, message_id)
+        _deliver_replies(runtime, message_id)
+        log.info("inbound message handled", extra={"by": "rules" if handled_without_rasa else "assistant"})
 
 
 def _answer_without_rasa(runtime, message_id: int) -> bool:
@@ -702,20 +758,29 @@ def flag_interrupted_sends(runtime, older_than: timedelta = timedelta(minutes=5)
     mid-request. Twilio may have it; a person checks the tenant's phone record
     rather than risk a second text.
     """
-    cutoff = runtime.clock() - older_than
+    # The real time, not the tenant-facing clock: updated_at is written with it.
+    cutoff = utcnow() - older_than
     with transaction(runtime.sessions) as session:
-        stuck = list(
-            session.scalars(
-                select(Message).where(
-                    Message.direction == "outbound", Message.state == "sending", Message.updated_at < cutoff
+        candidates = session.scalars(
+            select(Message.id).where(
+                Message.direction == "outbound", Message.state == "sending", Message.updated_at < cutoff
+            )
+        ).all()
+    stuck = []
+    for message_id in candidates:
+        with transaction(runtime.sessions) as session:
+            # Claimed one by one: several processes sweep, and each send gets one task, not several.
+            claimed = session.execute(
+                update(Message).where(Message.id == message_id, Message.state == "sending").values(state="unconfirmed")
+            ).rowcount
+            if claimed:
+                _officer_task(
+                    session,
+                    session.get(Message, message_id),
+                    "send_unconfirmed",
+                    "A send was interrupted; check whether the tenant got it.",
                 )
-            )
-        )
-        for message in stuck:
-            message.state = "unconfirmed"
-            _officer_task(
-                session, message, "send_unconfirmed", "A send was interrupted; check whether the tenant got it."
-            )
+                stuck.append(message_id)
     if stuck:
         log.warning("interrupted sends flagged for review", extra={"count": len(stuck)})
     return len(stuck)

@@ -137,6 +137,10 @@ def _send_one(runtime, reminder_id: int, now: datetime) -> str:
             }
         message_id = message.id
 
+    if runtime.settings.scaled:
+        # Scaled mode: stored and queued; the job workers hand it to Twilio, many at once.
+        runtime.worker.submit_delivery(message_id)
+        return "queued"
     # A send that failed is already recorded on the message, with a task for an officer.
     return "sent" if messaging.deliver(runtime, message_id) else "not_sent"
 

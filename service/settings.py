@@ -26,9 +26,17 @@ class Settings:
     secret_key: str
     action_server_port: int
     extra: dict = field(default_factory=dict)
+    # Redis for scaled mode's job queue; empty is the embedded default (threads in the web process).
+    queue_url: str = ""
+    # Several Rasa servers in scaled mode (RASA_URLS, comma-separated); else just rasa_url.
+    rasa_urls: list[str] = field(default_factory=list)
 
     def section(self, name: str) -> dict:
         return self.raw.get(name) or {}
+
+    @property
+    def scaled(self) -> bool:
+        return bool(self.queue_url)
 
     @property
     def timezone(self) -> str:
@@ -86,6 +94,8 @@ def load_settings(config_path: Path | None = None, **overrides) -> Settings:
         action_server_port=int(
             os.environ.get("ACTION_SERVER_PORT") or (raw.get("rasa") or {}).get("action_server_port", 5055)
         ),
+        queue_url=os.environ.get("REDIS_URL") or (raw.get("queue") or {}).get("redis_url") or "",
+        rasa_urls=[url.strip().rstrip("/") for url in os.environ.get("RASA_URLS", "").split(",") if url.strip()],
     )
     values.update(overrides)
     return Settings(**values)

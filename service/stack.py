@@ -15,6 +15,9 @@ import threading
 import time
 from pathlib import Path
 
+import yaml
+from sqlalchemy.engine import make_url
+
 from service.settings import ROOT
 
 RASA_VERSION = "rasa==3.6.21"
@@ -188,22 +191,68 @@ def _die_with_parent() -> None:
         pass
 
 
-def start_rasa_server(model: Path, port: int, action_url: str, log_dir: Path, extra_env: dict | None = None):
+def start_rasa_server(
+    model: Path,
+    port: int,
+    action_url: str,
+    log_dir: Path,
+    extra_env: dict | None = None,
+    endpoints: Path | None = None,
+    log_name: str = "rasa.log",
+):
     env = rasa_env({"ACTION_SERVER_URL": action_url, **(extra_env or {})})
     command = [
         str(rasa_bin()), "run", "--enable-api", "-i", "127.0.0.1", "-p", str(port), "--model", str(model),
-        "--endpoints", str(BOT_DIR / "endpoints.yml"), "--credentials", str(BOT_DIR / "credentials.yml"),
+        "--endpoints", str(endpoints or BOT_DIR / "endpoints.yml"), "--credentials", str(BOT_DIR / "credentials.yml"),
     ]  # fmt: skip
-    return _spawn(command, env, log_dir / "rasa.log")
+    return spawn(command, env, log_dir / log_name)
+
+
+def scaled_endpoints(settings, action_url: str) -> Path:
+    """Rasa's endpoints for scaled mode: trackers in PostgreSQL, conversation locks in Redis.
+
+    With both shared, any of several Rasa servers can take any conversation's next
+    message, and two servers never work on one conversation at once. The trackers
+    get a database of their own beside ours (Rasa creates it on first start), so
+    Rasa's tables never mix with the assistant's migrations.
+    """
+    database = make_url(settings.database_url)
+    redis = make_url(settings.queue_url)
+    endpoints = {"action_endpoint": {"url": action_url}}
+    if database.get_backend_name() == "postgresql":
+        endpoints["tracker_store"] = {
+            "type": "SQL",
+            "dialect": "postgresql",
+            "url": database.host or "127.0.0.1",
+            "port": database.port or 5432,
+            "db": settings.section("rasa").get("tracker_database") or f"{database.database}_rasa",
+            "login_db": database.database,
+            "username": database.username or "postgres",
+            "password": database.password or "",
+        }
+    endpoints["lock_store"] = {
+        "type": "redis",
+        "url": redis.host or "127.0.0.1",
+        "port": redis.port or 6379,
+        "db": int(redis.database or 0),
+        "password": redis.password or None,
+        "key_prefix": "assistant",
+    }
+    path = settings.var_dir / "rasa-endpoints.yml"
+    # The password comes from DATABASE_URL / REDIS_URL and stays out of git: var/ is private.
+    path.write_text(yaml.safe_dump(endpoints, sort_keys=False), encoding="utf-8")
+    path.chmod(0o600)
+    return path
 
 
 def start_action_server(port: int, app_url: str, token: str, log_dir: Path):
     env = rasa_env({"ASSISTANT_APP_URL": app_url, "ASSISTANT_TOKEN": token})
     command = [str(rasa_bin()), "run", "actions", "--actions", "bot.actions", "-p", str(port)]
-    return _spawn(command, env, log_dir / "actions.log")
+    return spawn(command, env, log_dir / "actions.log")
 
 
-def _spawn(command: list[str], env: dict, log_path: Path) -> subprocess.Popen:
+def spawn(command: list[str], env: dict, log_path: Path) -> subprocess.Popen:
+    """A child process logging to a file, stopped by the kernel if this process dies."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     # The child keeps its own copy of the log's file descriptor; ours can close at once.
     with log_path.open("w") as log_file:

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from twilio.request_validator import RequestValidator
 
-from service import messaging, metrics
+from service import logs, messaging, metrics, recovery
 
 log = logging.getLogger(__name__)
 bp = Blueprint("web", __name__)
@@ -32,11 +32,11 @@ def twilio_inbound():
     """A tenant's SMS or WhatsApp message. Stored first, answered in the background."""
     form = _form()
     _require_twilio_signature(form)
-    message, duplicate = messaging.store_inbound(runtime(), form)
-    if duplicate:
-        log.info("duplicate webhook ignored", extra={"message_id": message.id if message else None})
-    elif message.conversation_id and not messaging.answer_emergency_now(runtime(), message.id):
-        runtime().worker.submit_conversation(message.conversation_id)
+    try:
+        messaging.accept_inbound(runtime(), form)
+    except SQLAlchemyError:
+        # The database is away (a restart, a failover): keep the message on disk rather than lose it.
+        recovery.keep_for_later(runtime().settings, "inbound", form)
     # An empty answer tells Twilio we have it, so it does not retry; replies go out by the API.
     return Response(EMPTY_TWIML, mimetype="application/xml")
 
@@ -45,7 +45,10 @@ def twilio_inbound():
 def twilio_status():
     form = _form()
     _require_twilio_signature(form)
-    messaging.record_status(runtime(), form)
+    try:
+        messaging.record_status(runtime(), form)
+    except SQLAlchemyError:
+        recovery.keep_for_later(runtime().settings, "status", form)
     return Response(EMPTY_TWIML, mimetype="application/xml")
 
 
@@ -58,7 +61,9 @@ def assistant_turn():
     turn = _turn_request(request.get_json(silent=True))
     if turn is None:
         return jsonify({"handled": False, "reason": "not a turn for a stored message"}), 400
-    handled = messaging.answer_turn(runtime(), **turn)
+    # Rasa's callback is another request: it carries the ids again for the logs of the action.
+    with logs.context(message_id=turn["message_id"], conversation_id=turn["conversation_id"]):
+        handled = messaging.answer_turn(runtime(), **turn)
     return jsonify({"handled": handled})
 
 

@@ -1,17 +1,17 @@
 """The store on SQLite, and on PostgreSQL when TEST_DATABASE_URL is set (CI sets it)."""
 
 import os
-import uuid
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import inspect, select, text
+from sqlalchemy import inspect, select
 from sqlalchemy.exc import IntegrityError
 
 from service.phones import InvalidPhoneNumber, normalise_phone
 from store.db import make_engine, make_session_factory, transaction, upgrade_database
 from store.models import Base, Message, Property, Tenant, Visit
+from tests.databases import postgres_schema
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -31,23 +31,11 @@ def sessions(request, tmp_path):
         yield make_session_factory(make_engine(url))
         return
 
-    # A schema of its own per test, so runs never see each other's rows.
-    base_url = os.environ["TEST_DATABASE_URL"]
-    schema = f"test_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(base_url)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in base_url else "?"
-    url = f"{base_url}{separator}options=-csearch_path%3D{schema}"
-    try:
+    with postgres_schema(os.environ["TEST_DATABASE_URL"]) as url:
         upgrade_database(url)
         engine = make_engine(url)
         yield make_session_factory(engine)
         engine.dispose()
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def test_migrations_build_every_table_the_models_declare(sessions):

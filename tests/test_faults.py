@@ -1,0 +1,192 @@
+"""Faults in the embedded default: Rasa slow, Twilio timing out, the database away, a worker cut off.
+
+Each test breaks one dependency for real (a server that does not answer in
+time, a database that cannot be opened, a process state left behind by a
+crash) and checks the promise: the message is kept, answered once, and a
+person is told when the assistant cannot answer.
+"""
+
+import http.server
+import threading
+import time
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, update
+
+from app import create_app
+from service import messaging, recovery
+from service.rasa_client import RasaClient
+from service.settings import load_settings
+from service.twilio_gateway import TwilioGateway
+from store.db import transaction
+from store.models import Message, OfficerTask
+from tests.factories import SENDER, create_tenant, new_sid, replies_to, sign, tenant_says
+from tests.test_sending import stored_reply
+
+HELD = "Thank you, we have your message. A member of our team will reply soon."
+
+
+class SlowHandler(http.server.BaseHTTPRequestHandler):
+    """A server (Rasa or Twilio) that takes far longer than our timeout to answer anything."""
+
+    requests_seen: list[str] = []
+
+    def do_GET(self):
+        self._slowly()
+
+    def do_POST(self):
+        self._slowly()
+
+    def _slowly(self):
+        self.requests_seen.append(self.path)
+        time.sleep(3)
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b'{"model_file": "slow.tar.gz"}')
+        except BrokenPipeError:
+            pass  # our client gave up long ago, as it should
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def slow_server():
+    SlowHandler.requests_seen = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), SlowHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_when_rasa_is_slow_the_webhook_answers_at_once_and_the_tenant_hears_a_person_will_reply(
+    runtime, live_app, slow_server
+):
+    create_tenant(runtime)
+    slow = RasaClient(slow_server, timeout=1)
+    working, runtime.rasa = runtime.rasa, slow
+    slow.known_ready = True  # it answered before; now it hangs
+    try:
+        sid = new_sid()
+        started = time.monotonic()
+        tenant_says(live_app, "can I move my visit to friday", sid=sid, wait=False)
+        webhook_seconds = time.monotonic() - started
+        replies = replies_to(live_app, sid)
+    finally:
+        runtime.rasa = working
+        slow.http.close()
+    assert webhook_seconds < 1
+    assert replies == [HELD]
+    with transaction(runtime.sessions) as session:
+        assert session.scalar(select(OfficerTask.kind)) == "assistant_unavailable"
+
+
+def test_a_twilio_timeout_is_flagged_for_a_person_and_never_resent(runtime, slow_server):
+    create_tenant(runtime)
+    slow_twilio = replace(runtime.settings, simulator_url=slow_server)
+    impatient = TwilioGateway(slow_twilio, timeout=0.5)
+    working, runtime.gateway = runtime.gateway, impatient
+    try:
+        message_id = stored_reply(runtime)
+        messaging.deliver(runtime, message_id)
+        messaging.deliver(runtime, message_id)  # a retry must not send it a second time
+    finally:
+        runtime.gateway = working
+        impatient.client.http_client.session.close()
+    with transaction(runtime.sessions) as session:
+        message = session.get(Message, message_id)
+        task = session.scalar(select(OfficerTask))
+    # Twilio may have taken it (the answer was lost, not the request): a person checks.
+    assert message.state == "unconfirmed"
+    assert task.kind == "send_failed"
+    assert len(SlowHandler.requests_seen) == 1
+
+
+def test_a_send_cut_off_by_a_crash_is_flagged_once_however_many_processes_sweep(runtime):
+    create_tenant(runtime)
+    message_id = stored_reply(runtime)
+    with transaction(runtime.sessions) as session:
+        # As a process killed while Twilio was being asked leaves it.
+        session.execute(
+            update(Message)
+            .where(Message.id == message_id)
+            .values(state="sending", updated_at=messaging.utcnow() - timedelta(minutes=10))
+        )
+    assert messaging.flag_interrupted_sends(runtime) == 1
+    assert messaging.flag_interrupted_sends(runtime) == 0
+    with transaction(runtime.sessions) as session:
+        assert session.get(Message, message_id).state == "unconfirmed"
+        assert session.scalar(select(func.count(OfficerTask.id))) == 1
+
+
+def test_a_message_whose_handling_keeps_failing_goes_to_a_person(runtime, live_app, monkeypatch):
+    create_tenant(runtime)
+
+    def broken(runtime, message_id):
+        raise RuntimeError("a fault while answering")
+
+    monkeypatch.setattr(messaging, "_answer_without_rasa", broken)
+    sid = new_sid()
+    tenant_says(live_app, "when is my visit", sid=sid, wait=False)
+    with transaction(runtime.sessions) as session:
+        conversation_id = session.scalar(select(Message.conversation_id).where(Message.twilio_sid == sid))
+    for _ in range(messaging.MAX_ANSWER_ATTEMPTS):
+        runtime.worker.wait_idle(10)
+        runtime.worker.submit_conversation(conversation_id)  # as the recovery sweep does
+    monkeypatch.undo()
+    assert replies_to(live_app, sid) == [HELD]
+    with transaction(runtime.sessions) as session:
+        assert session.scalar(select(OfficerTask.kind)) == "assistant_failed"
+        assert session.scalar(select(Message.attempts).where(Message.twilio_sid == sid)) == 4
+
+
+def test_while_the_database_is_away_messages_wait_on_disk_and_are_answered_once_it_is_back(
+    assistant, live_app, tmp_path
+):
+    runtime = assistant
+    create_tenant(runtime)
+    settings = runtime.settings
+    # The same service, but its database cannot be opened (as while PostgreSQL restarts).
+    away = load_settings(
+        var_dir=settings.var_dir,
+        database_url=f"sqlite:///{tmp_path / 'missing-folder' / 'assistant.db'}",
+        twilio_auth_token=settings.twilio_auth_token,
+        simulator_url=settings.simulator_url,
+        use_simulator=True,
+        rasa_url=settings.rasa_url,
+        public_url="",
+    )
+    away.raw = {**away.raw, "database": {"auto_migrate": False}}
+    outage = create_app(away, start_worker=False).test_client()
+    sids = [new_sid(), new_sid()]
+    for sid, body in zip(sids, ["hello", "is anyone there"], strict=True):
+        form = {"From": "+447700900123", "To": SENDER, "Body": body, "MessageSid": sid, "NumMedia": "0"}
+        url = "http://localhost/twilio/inbound"
+        answer = outage.post("/twilio/inbound", data=form, headers={"X-Twilio-Signature": sign(runtime, url, form)})
+        assert answer.status_code == 200  # Twilio hears we have it...
+    assert len(list(recovery.spool_dir(settings).glob("*.json"))) == 2  # ...and we do, on disk
+
+    # The database is back: the sweep stores both, in order, and each is answered once.
+    assert recovery.replay_spool(runtime) == 2
+    assert recovery.replay_spool(runtime) == 0
+    assert list(recovery.spool_dir(settings).glob("*")) == []
+    for sid in sids:
+        assert len(replies_to(live_app, sid, timeout=60)) == 1
+    with transaction(runtime.sessions) as session:
+        stored = session.scalars(select(Message.twilio_sid).where(Message.direction == "inbound").order_by(Message.id))
+        assert list(stored) == sids
+
+
+def test_a_spool_file_that_cannot_be_read_is_set_aside_not_retried_forever(runtime):
+    folder = recovery.spool_dir(runtime.settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "00000000000000000001-inbound-broken.json").write_text("{not json", encoding="utf-8")
+    assert recovery.replay_spool(runtime) == 0
+    assert [path.name for path in folder.iterdir()] == ["00000000000000000001-inbound-broken.json.unreadable"]
+    (folder / "00000000000000000001-inbound-broken.json.unreadable").unlink()
