@@ -37,7 +37,7 @@ def run_benchmark(runtime, seconds: int, tenants: int, echo=print, scaled: dict 
     if scaled:
         database = ThrowawayDatabase(scaled["database_url"])
         env.update({"DATABASE_URL": database.url, "REDIS_URL": scaled["redis_url"]})
-        _empty_redis(scaled["redis_url"])
+        empty_redis(scaled["redis_url"])
     try:
         return _run(runtime, seconds, tenants, echo, workdir, ports, env, mode="scaled" if scaled else "embedded")
     finally:
@@ -121,7 +121,7 @@ class ThrowawayDatabase:
             connection.execute(text(statement))
 
 
-def _empty_redis(url: str) -> None:
+def empty_redis(url: str) -> None:
     from redis import Redis
 
     connection = Redis.from_url(url)

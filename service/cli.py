@@ -91,6 +91,7 @@ def _serve_scaled(settings, port, model, rasa_port, action_url, log_dir, process
         "APP_URL": f"http://127.0.0.1:{port}",
     }
 
+    _require_redis(settings.queue_url)
     endpoints = stack.scaled_endpoints(settings, action_url)
     for index in range(rasa_count):
         processes.append(
@@ -98,12 +99,11 @@ def _serve_scaled(settings, port, model, rasa_port, action_url, log_dir, process
                 model, rasa_port + index, action_url, log_dir, endpoints=endpoints, log_name=f"rasa-{index + 1}.log"
             )
         )
-    flask = [sys.executable, "-m", "flask", "--app", "app"]
-    for index in range(job_workers):
-        processes.append(stack.spawn(flask + ["work"], env, log_dir / f"worker-{index + 1}.log"))
+    work = [sys.executable, "-m", "flask", "--app", "app", "work"]
+    workers = [stack.spawn(work, env, log_dir / f"worker-{index + 1}.log") for index in range(job_workers)]
     gunicorn = [
         sys.executable, "-m", "gunicorn", "--workers", str(web_workers), "--threads", "8",
-        "--bind", f"127.0.0.1:{port}", "--access-logfile", "-", "app:create_app()",
+        "--bind", f"127.0.0.1:{port}", "app:create_app()",
     ]  # fmt: skip
     web = stack.spawn(gunicorn, env, log_dir / "web.log")
     processes.append(web)
@@ -114,13 +114,33 @@ def _serve_scaled(settings, port, model, rasa_port, action_url, log_dir, process
     )
     _started_notes(progress, port)
     try:
-        web.wait()
+        while web.poll() is None:
+            time.sleep(2)
+            for index, worker in enumerate(workers):
+                if worker.poll() is not None:
+                    # A job worker that died (killed, out of memory) is replaced; its work is swept up.
+                    progress.note(f"job worker {index + 1} stopped (exit {worker.returncode}); starting another")
+                    workers[index] = stack.spawn(work, env, log_dir / f"worker-{index + 1}.log")
     except KeyboardInterrupt:
         pass
     finally:
-        stack.stop(processes)
+        stack.stop(workers + processes)
     if web.returncode not in (0, None, -15):
         raise click.ClickException(f"the web workers stopped (exit {web.returncode}); see {log_dir / 'web.log'}")
+
+
+def _require_redis(url: str) -> None:
+    from redis import Redis
+    from redis.exceptions import RedisError
+
+    connection = Redis.from_url(url, socket_connect_timeout=3)
+    try:
+        connection.ping()
+    except RedisError as error:
+        problem = f"Redis does not answer at REDIS_URL ({error}); start it, or unset REDIS_URL"
+        raise click.ClickException(problem) from error
+    finally:
+        connection.close()
 
 
 def _started_notes(progress, port: int) -> None:
@@ -333,8 +353,8 @@ def bench(seconds, tenants, reminders_count, inbound, scaled, postgres, redis_ur
     from service.bench_outbound import run_outbound_benchmark
     from service.benchmark import run_benchmark
 
+    where = {"database_url": postgres, "redis_url": redis_url} if scaled else None
     if inbound:
-        where = {"database_url": postgres, "redis_url": redis_url} if scaled else None
         run_benchmark(_runtime(), seconds=seconds, tenants=tenants, scaled=where)
     if reminders_count:
-        run_outbound_benchmark(reminders_count, echo=click.echo)
+        run_outbound_benchmark(reminders_count, echo=click.echo, scaled=where)

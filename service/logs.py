@@ -24,6 +24,9 @@ REDACTED = "[redacted]"
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 # Field names that carry a tenant's words or whereabouts, matched on each part of a key ("from_address").
 PERSONAL_KEYS = {"body", "text", "phone", "mobile", "from", "to", "address", "postcode", "name", "email"}
+PERSONAL_KEYS |= {"sender", "recipient", "msisdn", "profilename", "waid", "phonenumber", "caption"}
+# A key's words, whether snake_case, camelCase or Twilio's own PascalCase ("ProfileName", "WaId").
+KEY_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 # A LogRecord's own attributes (logger name, file, line...): never `extra=` fields, so never redacted.
 RECORD_ATTRIBUTES = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 # Seven digits or more, maybe spaced: a cheap test so most lines never reach the phone-number matcher.
@@ -75,14 +78,31 @@ def redact_phones(text: str) -> str:
     # POSSIBLE, not VALID: Ofcom's drama range (07700 900xxx) and new ranges are not "valid" to libphonenumber.
     matches = phonenumbers.PhoneNumberMatcher(text, "GB", leniency=phonenumbers.Leniency.POSSIBLE)
     for match in reversed(list(matches)):
+        # Digits inside a word are part of an id (a Twilio SID, a hash), not a number someone dials.
+        inside_word = (match.start > 0 and text[match.start - 1].isalnum()) or (
+            match.end < len(text) and text[match.end].isalnum()
+        )
         # Short "possible" numbers are ids and counts; a real number has ten digits or more, or is valid.
-        if phonenumbers.is_valid_number(match.number) or len(str(match.number.national_number)) >= 10:
+        real = phonenumbers.is_valid_number(match.number) or len(str(match.number.national_number)) >= 10
+        if real and not inside_word:
             text = text[: match.start] + REDACTED + text[match.end :]
     return text
 
 
 def is_personal(key: str) -> bool:
-    return any(part in PERSONAL_KEYS for part in key.lower().split("_"))
+    words = [word.lower() for word in KEY_WORDS.findall(key)]
+    return "".join(words) in PERSONAL_KEYS or any(word in PERSONAL_KEYS for word in words)
+
+
+def redact_value(value):
+    """A field's value with numbers taken out of its text, looking inside dicts and lists too."""
+    if isinstance(value, str):
+        return redact_phones(value)
+    if isinstance(value, dict):
+        return {key: REDACTED if is_personal(str(key)) else redact_value(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact_value(item) for item in value]
+    return value
 
 
 class ContextFilter(logging.Filter):
@@ -104,8 +124,8 @@ class RedactFilter(logging.Filter):
                 continue
             if is_personal(key):
                 setattr(record, key, REDACTED)
-            elif isinstance(value, str):
-                setattr(record, key, redact_phones(value))
+            else:
+                setattr(record, key, redact_value(value))
         try:
             message = record.getMessage()
         except Exception:

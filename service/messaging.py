@@ -10,7 +10,6 @@ between the two leaves a record to finish from, never a silent loss.
 import logging
 import re
 import unicodedata
-from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 
@@ -61,8 +60,13 @@ def utcnow() -> datetime:
 # Arrival.
 
 
-def store_inbound(runtime, form: dict) -> tuple[Message, bool]:
-    """Keep the message and find its conversation. Returns (message, is_duplicate)."""
+def store_inbound(runtime, form: dict, received_at: datetime | None = None) -> tuple[Message, bool]:
+    """Keep the message and find its conversation. Returns (message, is_duplicate).
+
+    `received_at`: when a message kept in the spool while the database was away really arrived.
+    """
+    # PostgreSQL cannot store a NUL character; it is never part of a real text, so it is marked, not kept.
+    form = {key: value.replace("\x00", "\ufffd") if isinstance(value, str) else value for key, value in form.items()}
     sid = (form.get("MessageSid") or form.get("SmsSid") or "").strip() or None
     media = _media_of(form)
     try:
@@ -85,6 +89,7 @@ def store_inbound(runtime, form: dict) -> tuple[Message, bool]:
             twilio_sid=sid,
             status="received",
             state="received" if conversation else "unroutable",
+            **({"created_at": received_at} if received_at else {}),
         )
         if conversation is None:
             log.warning("inbound message from an address we cannot route", extra={"message_sid": sid})
@@ -100,9 +105,9 @@ def store_inbound(runtime, form: dict) -> tuple[Message, bool]:
     return message, False
 
 
-def accept_inbound(runtime, form: dict) -> Message | None:
+def accept_inbound(runtime, form: dict, received_at: datetime | None = None) -> Message | None:
     """The webhook's work, also used for a message kept in the spool: store, then answer or queue."""
-    message, duplicate = store_inbound(runtime, form)
+    message, duplicate = store_inbound(runtime, form, received_at)
     if duplicate:
         log.info("duplicate webhook ignored", extra={"message_id": message.id if message else None})
         return message
@@ -152,11 +157,8 @@ def _media_of(form: dict) -> list[dict]:
 # Understanding and answering.
 
 
-def process_conversation(runtime, conversation_id: int, between_messages: Callable[[], object] | None = None) -> None:
-    """Answer every waiting message of one conversation, oldest first.
-
-    `between_messages` runs after each one: scaled mode renews the conversation's lock there.
-    """
+def process_conversation(runtime, conversation_id: int) -> None:
+    """Answer every waiting message of one conversation, oldest first."""
     while True:
         with transaction(runtime.sessions) as session:
             message_id = session.scalar(
@@ -177,8 +179,6 @@ def process_conversation(runtime, conversation_id: int, between_messages: Callab
             _give_up(runtime, message_id)
         else:
             process_message(runtime, message_id)
-        if between_messages:
-            between_messages()
 
 
 def _count_attempt(runtime, message_id: int) -> int:
@@ -198,7 +198,15 @@ def _give_up(runtime, message_id: int) -> None:
             return
         conversation = session.get(Conversation, message.conversation_id)
         tenant = session.get(Tenant, conversation.tenant_id) if conversation.tenant_id else None
+        if emergency := emergency_in(clean_text(message.body)):
+            # Whatever failed, an emergency still gets the safety message and the urgent alert.
+            _answer_emergency(runtime, session, message, conversation, tenant, emergency)
+            return
         _officer_task(session, message, "assistant_failed", "The assistant failed to answer this message.")
+        if with_a_person(conversation) and conversation.holding_sent:
+            # A person has it and the tenant was told so already: once is enough.
+            message.state, message.processed_at = "answered", utcnow()
+            return
         _reply(session, message, conversation, i18n.render("held", i18n.normalise_locale(tenant and tenant.language)))
     log.error("message given to a person after repeated failures", extra={"message_id": message_id})
     _deliver_replies(runtime, message_id)

@@ -15,6 +15,8 @@ makes one queued job, not one per message (the "queued" mark below).
 import logging
 import os
 import socket
+import threading
+import time
 from contextlib import contextmanager
 
 from redis import Redis
@@ -25,7 +27,8 @@ from service import messaging, metrics
 
 log = logging.getLogger(__name__)
 
-QUEUE_NAME = "assistant"
+CONVERSATIONS = "assistant-conversations"
+DELIVERIES = "assistant-deliveries"
 # A job that overruns this is stopped by RQ and the sweep tries its conversation again.
 JOB_TIMEOUT_SECONDS = 300
 # Failed jobs are kept a day for a person to look at with `rq info`; results are not needed at all.
@@ -40,35 +43,66 @@ class ConversationBusy(Exception):
 
 
 class RedisWorkQueue:
-    """The web side of scaled mode: the same two calls as the in-process worker, as RQ jobs."""
+    """The web side of scaled mode: the same two calls as the in-process worker, as RQ jobs.
+
+    Tenants' messages have a queue of their own, which workers always take from
+    first: a reply to a reminder never waits behind a morning's reminders.
+    """
 
     def __init__(self, redis_url: str, settings):
-        # Short timeouts: with Redis down, the webhook still answers Twilio in about a second.
-        self.redis = Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=1, health_check_interval=30)
-        self.queue = Queue(QUEUE_NAME, connection=self.redis)
+        self.redis_url = redis_url
+        # Short timeouts: with Redis down or hung, the webhook still answers Twilio within seconds.
+        self.redis = Redis.from_url(redis_url, socket_timeout=1, socket_connect_timeout=1, health_check_interval=30)
+        self.conversations = Queue(CONVERSATIONS, connection=self.redis)
+        self.deliveries = Queue(DELIVERIES, connection=self.redis)
         rules = settings.section("queue")
-        self.lock_seconds = float(rules.get("conversation_lock_seconds", 60))
+        self.lock_seconds = float(rules.get("conversation_lock_seconds", 15))
         self.lock_wait_seconds = float(rules.get("conversation_lock_wait_seconds", 30))
 
+    # A "queued" mark stops a second job for work already queued. It lapses, in case its job was
+    # lost: after that the sweep queues the work again (at worst a job that finds nothing to do).
+    # Short for conversations, so a lost job delays a tenant little; long for sends, so a morning's
+    # backlog of reminders is not queued again and again while it drains.
+    conversation_mark_seconds = 30
+    delivery_mark_seconds = 3600
+
     def submit_conversation(self, conversation_id: int) -> None:
-        try:
-            # Only one job waits per conversation: the job that runs next reads everything waiting.
-            if self.redis.set(_queued_key(conversation_id), 1, nx=True, ex=int(self.lock_seconds * 2)):
-                self._enqueue(handle_conversation_job, conversation_id)
-        except RedisError:
-            _lost_enqueue("conversation", conversation_id)
+        """Queue a look at this conversation: the job that runs next reads everything waiting."""
+        key = _queued_key("conversation", conversation_id)
+        self._submit(key, self.conversation_mark_seconds, self.conversations, handle_conversation_job, conversation_id)
 
     def submit_delivery(self, message_id: int) -> None:
+        key = _queued_key("delivery", message_id)
+        self._submit(key, self.delivery_mark_seconds, self.deliveries, deliver_job, message_id)
+
+    def _submit(self, key: str, mark_seconds: int, queue: Queue, function, item_id: int) -> None:
         try:
-            self._enqueue(deliver_job, message_id)
+            if self.redis.set(key, 1, nx=True, ex=mark_seconds):
+                queue.enqueue_call(
+                    function,
+                    args=(item_id,),
+                    timeout=JOB_TIMEOUT_SECONDS,
+                    result_ttl=0,
+                    failure_ttl=FAILURE_TTL_SECONDS,
+                )
         except RedisError:
-            _lost_enqueue("delivery", message_id)
+            self._forget_mark(key)
+            # The item is safe in the database; the recovery sweep queues it once Redis is back.
+            metrics.ERRORS.inc()
+            log.warning("redis unavailable, left for the recovery sweep", extra={"job": function.__name__})
 
     def queue_length(self) -> int | None:
         try:
-            return self.queue.count
+            return self.conversations.count + self.deliveries.count
         except RedisError:
             return None
+
+    def sweep_turn(self, seconds: float) -> bool:
+        """True for one process per sweep period: several workers need not all sweep at once."""
+        try:
+            return bool(self.redis.set("assistant:sweep-turn", os.getpid(), nx=True, px=int(seconds * 1000)))
+        except RedisError:
+            return True  # Redis away: sweep anyway (the database claims keep it safe)
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """Nothing waits in-process here; the chat command and tests poll the database instead."""
@@ -79,6 +113,8 @@ class RedisWorkQueue:
 
     @contextmanager
     def conversation_lock(self, conversation_id: int):
+        """Hold the conversation for as long as this job runs: renewed by a thread, so a slow turn
+        (a model loading, Twilio retrying) never lets a second worker in. A dead worker's hold lapses."""
         lock = self.redis.lock(
             f"assistant:conversation-lock:{conversation_id}",
             timeout=self.lock_seconds,
@@ -87,33 +123,37 @@ class RedisWorkQueue:
         )
         if not lock.acquire():
             raise ConversationBusy(conversation_id)
+        done = threading.Event()
+        keeper = threading.Thread(target=_keep, args=(lock, done, self.lock_seconds / 3), daemon=True)
+        keeper.start()
         try:
             yield lock
         finally:
+            done.set()
+            keeper.join()
             try:
                 lock.release()
             except LockError:
-                # It expired while we worked (a very slow turn); the next holder already has it.
-                log.warning("conversation lock expired before release", extra={"conversation_id": conversation_id})
+                log.warning("conversation lock lapsed before release", extra={"conversation_id": conversation_id})
 
-    def _enqueue(self, function, item_id: int) -> None:
-        self.queue.enqueue_call(
-            function,
-            args=(item_id,),
-            timeout=JOB_TIMEOUT_SECONDS,
-            result_ttl=0,
-            failure_ttl=FAILURE_TTL_SECONDS,
-        )
+    def _forget_mark(self, key: str) -> None:
+        try:
+            self.redis.delete(key)
+        except RedisError:
+            pass  # it lapses by itself
 
 
-def _queued_key(conversation_id: int) -> str:
-    return f"assistant:conversation-queued:{conversation_id}"
+def _queued_key(kind: str, item_id: int) -> str:
+    return f"assistant:{kind}-queued:{item_id}"
 
 
-def _lost_enqueue(kind: str, item_id: int) -> None:
-    # The item is safe in the database; the recovery sweep enqueues it once Redis is back.
-    metrics.ERRORS.inc()
-    log.warning("redis unavailable, left for the recovery sweep", extra={"kind": kind, "item_id": item_id})
+def _keep(lock, done: threading.Event, every: float) -> None:
+    while not done.wait(every):
+        try:
+            lock.reacquire()
+        except (LockError, RedisError):
+            log.warning("could not renew a conversation lock")
+            return
 
 
 # The jobs, run by worker processes.
@@ -122,14 +162,25 @@ def _lost_enqueue(kind: str, item_id: int) -> None:
 def handle_conversation_job(conversation_id: int) -> None:
     runtime = _runtime
     queue: RedisWorkQueue = runtime.worker
-    with queue.conversation_lock(conversation_id) as lock:
-        # Cleared while holding the lock and before reading: a message stored from now on
-        # enqueues a fresh job, and one stored before is read below.
-        queue.redis.delete(_queued_key(conversation_id))
-        messaging.process_conversation(runtime, conversation_id, between_messages=lock.reacquire)
+    if not runtime.rasa.known_ready:
+        # Just after a start the model is loading: wait here, before taking the conversation's lock,
+        # so the lock never lapses while we wait (a tenant then gets an answer, not "we have it").
+        runtime.rasa.wait_until_ready(runtime.rasa_wait_seconds)
+    key = _queued_key("conversation", conversation_id)
+    try:
+        with queue.conversation_lock(conversation_id):
+            # Cleared while holding the lock and before reading: a message stored from now on
+            # enqueues a fresh job, and one stored before is read below.
+            queue.redis.delete(key)
+            messaging.process_conversation(runtime, conversation_id)
+    except ConversationBusy:
+        # Not ours to hold now; a later message, or the sweep, queues it again.
+        queue.redis.delete(key)
+        raise
 
 
 def deliver_job(message_id: int) -> None:
+    _runtime.worker.redis.delete(_queued_key("delivery", message_id))
     messaging.deliver(_runtime, message_id)
 
 
@@ -142,5 +193,26 @@ def serve_jobs(runtime, burst: bool = False) -> None:
     _runtime = runtime
     queue: RedisWorkQueue = runtime.worker
     name = f"assistant-{socket.gethostname()}-{os.getpid()}"
-    worker = SimpleWorker([queue.queue], connection=queue.redis, name=name)
+    # Its own connection, without the web side's short timeout: RQ waits on Redis for jobs.
+    connection = _connect_patiently(queue.redis_url)
+    queues = [Queue(CONVERSATIONS, connection=connection), Queue(DELIVERIES, connection=connection)]
+    worker = SimpleWorker(queues, connection=connection, name=name)
     worker.work(burst=burst, logging_level=os.environ.get("LOG_LEVEL", "INFO"), with_scheduler=False)
+
+
+def _connect_patiently(redis_url: str, seconds: float = 120) -> Redis:
+    """Redis may start after us (a reboot, a restart): wait for it rather than exit."""
+    deadline = time.monotonic() + seconds
+    delay = 0.5
+    while True:
+        connection = Redis.from_url(redis_url, socket_connect_timeout=2, health_check_interval=30)
+        try:
+            connection.ping()
+            return connection
+        except RedisError:
+            connection.close()
+            if time.monotonic() > deadline:
+                raise
+            log.warning("waiting for redis before taking jobs")
+            time.sleep(delay)
+            delay = min(delay * 2, 5)

@@ -19,11 +19,12 @@ import os
 import threading
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from service import messaging, metrics
 from store.db import transaction
@@ -32,6 +33,17 @@ from store.models import Message
 log = logging.getLogger(__name__)
 
 SPOOL_KINDS = ("inbound", "status")
+
+
+def database_unreachable(error: Exception) -> bool:
+    """The database is away (down, restarting, out of connections), as opposed to refusing this data.
+
+    Only then is a webhook kept in the spool: a message the database refuses would be refused
+    again on every replay, and must fail loudly now instead.
+    """
+    if isinstance(error, (OperationalError, PoolTimeout)):
+        return True
+    return isinstance(error, DBAPIError) and error.connection_invalidated
 
 
 # The spool: Twilio's requests kept on disk while the database is away.
@@ -48,7 +60,7 @@ def keep_for_later(settings, kind: str, form: dict) -> Path:
     name = f"{time.time_ns():020d}-{kind}-{uuid.uuid4().hex}.json"
     partial = folder / f".{name}.part"
     with partial.open("w", encoding="utf-8") as file:
-        json.dump({"kind": kind, "form": form}, file, ensure_ascii=False)
+        json.dump({"kind": kind, "form": form, "received_at": messaging.utcnow().isoformat()}, file, ensure_ascii=False)
         file.flush()
         os.fsync(file.fileno())
     final = folder / name
@@ -58,41 +70,60 @@ def keep_for_later(settings, kind: str, form: dict) -> Path:
     return final
 
 
+def spool_waiting(settings) -> bool:
+    """Cheap enough for every webhook: is anything kept from an outage still to be stored?"""
+    try:
+        with os.scandir(spool_dir(settings)) as entries:
+            return any(entry.name.endswith(".json") for entry in entries)
+    except FileNotFoundError:
+        return False
+
+
 def replay_spool(runtime) -> int:
-    """Store what the spool holds, oldest first. Stops at the first failure, to try again later."""
+    """Store what the spool holds, oldest first. Stops while the database is still away."""
     folder = spool_dir(runtime.settings)
     if not folder.exists():
         return 0
     replayed = 0
     for path in _waiting_files(folder):
-        # Claimed by renaming (atomic): several processes sweep the same spool.
+        # Claimed by renaming (atomic), and its time set to now: several processes sweep the same spool,
+        # and a claim counts as abandoned only a minute after it was made.
         claimed = path.with_name(f"{path.name}.replaying-{os.getpid()}")
         try:
             path.rename(claimed)
+            os.utime(claimed)
         except FileNotFoundError:
             continue
         try:
             kept = json.loads(claimed.read_text(encoding="utf-8"))
-            kind, form = kept["kind"], kept["form"]
-        except (OSError, ValueError, KeyError, TypeError):
-            log.error("unreadable spool file set aside", extra={"spool_file": path.name})
-            claimed.rename(folder / f"{path.name}.unreadable")
-            continue
-        try:
+            kind, form = kept["kind"], dict(kept["form"])
+            received_at = datetime.fromisoformat(kept["received_at"]) if kept.get("received_at") else None
             if kind == "status":
                 messaging.record_status(runtime, form)
             else:
-                messaging.accept_inbound(runtime, form)
-        except SQLAlchemyError:
-            claimed.rename(path)
-            log.warning("database still unavailable; spool kept", extra={"spool_file": path.name})
-            break
+                messaging.accept_inbound(runtime, form, received_at)
+        except Exception as error:
+            if database_unreachable(error):
+                _put_back(claimed, path)
+                log.warning("database still unavailable; spool kept", extra={"spool_file": path.name})
+                break
+            # Unreadable, or refused by the database: set aside for a person, and carry on with the rest.
+            log.exception("spooled webhook could not be stored; set aside", extra={"spool_file": path.name})
+            _put_back(claimed, folder / f"{path.name}.failed")
+            continue
         # Stored (or found already stored: a message's Twilio id is unique), so the file can go.
         claimed.unlink(missing_ok=True)
         replayed += 1
     if replayed:
         log.info("spooled webhooks stored", extra={"count": replayed})
     return replayed
+
+
+def _put_back(claimed: Path, target: Path) -> None:
+    try:
+        claimed.rename(target)
+    except FileNotFoundError:
+        pass  # another process took it over as abandoned; it is theirs now
 
 
 def _waiting_files(folder: Path) -> list[Path]:
@@ -141,10 +172,20 @@ def resubmit_unfinished(runtime, older_than: timedelta) -> dict:
 
 
 def sweep(runtime, older_than: timedelta, stuck_after: timedelta) -> dict:
-    replayed = replay_spool(runtime)
-    counts = resubmit_unfinished(runtime, older_than)
-    flagged = messaging.flag_interrupted_sends(runtime, older_than=stuck_after)
-    return {"spooled": replayed, **counts, "interrupted_sends": flagged}
+    """Each step on its own: one failing (the database still away) does not stop the others."""
+    done = {}
+    steps = {
+        "spooled": lambda: replay_spool(runtime),
+        "resubmitted": lambda: resubmit_unfinished(runtime, older_than),
+        "interrupted_sends": lambda: messaging.flag_interrupted_sends(runtime, older_than=stuck_after),
+    }
+    for name, step in steps.items():
+        try:
+            done[name] = step()
+        except Exception:
+            metrics.ERRORS.inc()
+            log.exception("recovery step failed; trying again next round", extra={"step": name})
+    return done
 
 
 class Sweeper:
@@ -168,12 +209,17 @@ class Sweeper:
     def stop(self) -> None:
         self._stop.set()
 
+    def _my_turn(self) -> bool:
+        # In scaled mode one worker a round sweeps; the embedded default has only this one.
+        turn = getattr(self.runtime.worker, "sweep_turn", None)
+        return turn(self.every * 0.9) if turn else True
+
     def _run(self) -> None:
         while not self._stop.wait(self.every):
             try:
                 if self.spool_only:
                     replay_spool(self.runtime)
-                else:
+                elif self._my_turn():
                     sweep(self.runtime, self.older_than, self.stuck_after)
             except Exception:
                 metrics.ERRORS.inc()

@@ -217,31 +217,43 @@ def scaled_endpoints(settings, action_url: str) -> Path:
     Rasa's tables never mix with the assistant's migrations.
     """
     database = make_url(settings.database_url)
+    if not settings.queue_url.startswith(("redis://", "rediss://")):
+        raise StackError("REDIS_URL must be redis:// or rediss:// (host and port) for Rasa's lock store")
     redis = make_url(settings.queue_url)
     endpoints = {"action_endpoint": {"url": action_url}}
     if database.get_backend_name() == "postgresql":
+        # Connection options such as sslmode go along; a search_path or a name meant for our own
+        # connections does not (Rasa's database has no such schema).
+        query = {key: value for key, value in database.query.items() if key not in ("options", "application_name")}
+        tracker_database = settings.section("rasa").get("tracker_database") or f"{database.database}_rasa"
+        # Made here, once: two Rasa servers starting together would race to make it.
+        _ensure_database(settings.database_url, tracker_database)
         endpoints["tracker_store"] = {
             "type": "SQL",
             "dialect": "postgresql",
             "url": database.host or "127.0.0.1",
             "port": database.port or 5432,
-            "db": settings.section("rasa").get("tracker_database") or f"{database.database}_rasa",
+            "db": tracker_database,
             "login_db": database.database,
             "username": database.username or "postgres",
             "password": database.password or "",
+            **({"query": query} if query else {}),
         }
     endpoints["lock_store"] = {
         "type": "redis",
         "url": redis.host or "127.0.0.1",
         "port": redis.port or 6379,
         "db": int(redis.database or 0),
+        "username": redis.username or None,
         "password": redis.password or None,
         "key_prefix": "assistant",
+        "use_ssl": redis.drivername == "rediss",
     }
     path = settings.var_dir / "rasa-endpoints.yml"
-    # The password comes from DATABASE_URL / REDIS_URL and stays out of git: var/ is private.
-    path.write_text(yaml.safe_dump(endpoints, sort_keys=False), encoding="utf-8")
-    path.chmod(0o600)
+    # The passwords come from DATABASE_URL / REDIS_URL: the file is made readable by us alone.
+    path.unlink(missing_ok=True)
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as file:
+        file.write(yaml.safe_dump(endpoints, sort_keys=False))
     return path
 
 
@@ -254,11 +266,27 @@ def start_action_server(port: int, app_url: str, token: str, log_dir: Path):
 def spawn(command: list[str], env: dict, log_path: Path) -> subprocess.Popen:
     """A child process logging to a file, stopped by the kernel if this process dies."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    # The child keeps its own copy of the log's file descriptor; ours can close at once.
-    with log_path.open("w") as log_file:
+    # Appended to, so a restart keeps the last run's story. The child keeps its own copy of the
+    # log's file descriptor; ours can close at once.
+    with log_path.open("a") as log_file:
         return subprocess.Popen(
             command, stdout=log_file, stderr=subprocess.STDOUT, env=env, cwd=ROOT, preexec_fn=_die_with_parent
         )
+
+
+def _ensure_database(admin_url: str, name: str) -> None:
+    from sqlalchemy import text
+
+    from store.db import make_engine
+
+    engine = make_engine(admin_url).execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            found = connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}).first()
+            if not found:
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
 
 
 def stop(processes) -> None:

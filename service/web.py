@@ -33,8 +33,13 @@ def twilio_inbound():
     form = _form()
     _require_twilio_signature(form)
     try:
+        if recovery.spool_waiting(runtime().settings):
+            # Messages kept during an outage go in first, so a tenant's messages keep their order.
+            recovery.replay_spool(runtime())
         messaging.accept_inbound(runtime(), form)
-    except SQLAlchemyError:
+    except SQLAlchemyError as error:
+        if not recovery.database_unreachable(error):
+            raise
         # The database is away (a restart, a failover): keep the message on disk rather than lose it.
         recovery.keep_for_later(runtime().settings, "inbound", form)
     # An empty answer tells Twilio we have it, so it does not retry; replies go out by the API.
@@ -47,7 +52,9 @@ def twilio_status():
     _require_twilio_signature(form)
     try:
         messaging.record_status(runtime(), form)
-    except SQLAlchemyError:
+    except SQLAlchemyError as error:
+        if not recovery.database_unreachable(error):
+            raise
         recovery.keep_for_later(runtime().settings, "status", form)
     return Response(EMPTY_TWIML, mimetype="application/xml")
 

@@ -16,10 +16,20 @@ def make_engine(url: str) -> Engine:
         # SQLAlchemy's default PostgreSQL driver is psycopg2; we ship psycopg 3.
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True)
         event.listen(engine, "connect", _tune_sqlite)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # A database that is away fails fast (the webhook then keeps the message on disk) instead of
+    # hanging past Twilio's 15 seconds; and no error message carries a tenant's words.
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=20,
+        pool_timeout=5,
+        hide_parameters=True,
+        connect_args={"connect_timeout": 3},
+    )
 
 
 def _tune_sqlite(dbapi_connection, _record):

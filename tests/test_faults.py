@@ -188,5 +188,52 @@ def test_a_spool_file_that_cannot_be_read_is_set_aside_not_retried_forever(runti
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "00000000000000000001-inbound-broken.json").write_text("{not json", encoding="utf-8")
     assert recovery.replay_spool(runtime) == 0
-    assert [path.name for path in folder.iterdir()] == ["00000000000000000001-inbound-broken.json.unreadable"]
-    (folder / "00000000000000000001-inbound-broken.json.unreadable").unlink()
+    assert [path.name for path in folder.iterdir()] == ["00000000000000000001-inbound-broken.json.failed"]
+    assert recovery.replay_spool(runtime) == 0  # set aside: not tried again
+    (folder / "00000000000000000001-inbound-broken.json.failed").unlink()
+
+
+def _waiting_message(runtime, body: str, attempts: int) -> int:
+    """A stored message that earlier runs already tried (and failed) to answer `attempts` times."""
+    form = {"From": "+447700900123", "To": SENDER, "Body": body, "MessageSid": new_sid(), "NumMedia": "0"}
+    message, _ = messaging.store_inbound(runtime, form)
+    with transaction(runtime.sessions) as session:
+        session.execute(update(Message).where(Message.id == message.id).values(attempts=attempts))
+    return message.id
+
+
+def test_an_emergency_given_up_on_still_gets_the_safety_message_and_the_urgent_alert(runtime):
+    create_tenant(runtime)
+    message_id = _waiting_message(runtime, "I can smell gas in the kitchen", attempts=messaging.MAX_ANSWER_ATTEMPTS)
+    with transaction(runtime.sessions) as session:
+        conversation_id = session.get(Message, message_id).conversation_id
+    messaging.process_conversation(runtime, conversation_id)
+    with transaction(runtime.sessions) as session:
+        reply = session.scalar(select(Message).where(Message.reply_to_id == message_id))
+        tasks = session.scalars(select(OfficerTask.kind)).all()
+    assert reply.template_key == "safety.gas"
+    assert tasks == ["urgent_safety"]
+
+
+def test_a_spooled_webhook_that_cannot_be_stored_is_set_aside_and_the_rest_behind_it_are_stored(runtime, live_app):
+    create_tenant(runtime)
+    folder = recovery.spool_dir(runtime.settings)
+    # An early file that can never be stored (its fields are not a form's), then a good one behind it.
+    recovery.keep_for_later(runtime.settings, "inbound", {"From": 5, "Body": ["not", "text"]})
+    good = new_sid()
+    form = {"From": "+447700900123", "To": SENDER, "Body": "hello", "MessageSid": good, "NumMedia": "0"}
+    recovery.keep_for_later(runtime.settings, "inbound", form)
+    assert recovery.replay_spool(runtime) == 1
+    assert [path.name.endswith(".failed") for path in folder.iterdir()] == [True]
+    with transaction(runtime.sessions) as session:
+        assert session.scalar(select(Message.id).where(Message.twilio_sid == good)) is not None
+    for path in folder.iterdir():
+        path.unlink()
+
+
+def test_a_nul_character_in_a_message_is_stored_marked_not_refused(runtime, live_app):
+    create_tenant(runtime)
+    sid = new_sid()
+    tenant_says(live_app, "hello\x00there", sid=sid, wait=False)
+    with transaction(runtime.sessions) as session:
+        assert session.scalar(select(Message.body).where(Message.twilio_sid == sid)) == "hello\ufffdthere"

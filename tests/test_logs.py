@@ -182,3 +182,16 @@ def digits_of(phone: str) -> str:
 def digits_only(text: str) -> str:
     # Spaces and punctuation inside a number ("07700 900 321") must not let it slip past the check.
     return "".join(ch for ch in text if ch.isdigit() or ch == "\n")
+
+
+def test_ids_with_digits_in_them_are_not_taken_for_phone_numbers():
+    sid = "SM41376969f07700900123e062b62c2a84"
+    assert logs.redact_phones(f"message {sid} stored") == f"message {sid} stored"
+    assert logs.redact_phones("call 07700 900123 now") == f"call {logs.REDACTED} now"
+
+
+def test_personal_fields_are_found_in_any_spelling_and_inside_nested_values():
+    assert all(logs.is_personal(key) for key in ("ProfileName", "WaId", "fromAddress", "phoneNumber", "sender"))
+    assert not any(logs.is_personal(key) for key in ("message_id", "MessageSid", "tenant_texted"))
+    form = {"From": "+447700900123", "NumMedia": "0", "notes": ["ring +447700900124"]}
+    assert logs.redact_value(form) == {"From": logs.REDACTED, "NumMedia": "0", "notes": [f"ring {logs.REDACTED}"]}

@@ -24,6 +24,7 @@ import pytest
 import requests
 import yaml
 from redis import Redis
+from rq import Queue
 from sqlalchemy import func, select, text
 from twilio.request_validator import RequestValidator
 
@@ -86,8 +87,10 @@ def scaled_runtime(tmp_path, simulator):
         )
         settings.raw = {**settings.raw, "queue": {**settings.section("queue"), **FAST_RECOVERY}}
         app = create_app(settings, start_worker=False)
-        built.append(app.extensions["assistant"])
-        return app, app.extensions["assistant"]
+        runtime = app.extensions["assistant"]
+        runtime.rasa_wait_seconds = 0.5  # no Rasa here: the messages these tests send need none
+        built.append(runtime)
+        return app, runtime
 
     yield build
     for runtime in built:
@@ -160,6 +163,31 @@ def test_a_burst_from_one_tenant_queues_one_job_not_one_per_message(scaled_runti
     assert runtime.worker.queue_length() == 2
 
 
+def test_a_conversation_whose_job_was_lost_is_queued_again_once_the_mark_lapses(
+    scaled_runtime, database_url, redis_url
+):
+    _, runtime = scaled_runtime(database_url, redis_url)
+    runtime.worker.conversation_mark_seconds = 1
+    runtime.worker.submit_conversation(7)
+    runtime.worker.conversations.empty()  # the job is lost (a Redis failover); its "queued" mark is not
+    runtime.worker.submit_conversation(7)
+    assert runtime.worker.queue_length() == 0  # the mark stands for the lost job...
+    time.sleep(1.2)
+    runtime.worker.submit_conversation(7)  # ...until it lapses, and the sweep's next look queues it
+    assert runtime.worker.queue_length() == 1
+
+
+def test_a_tenants_message_is_taken_before_a_morning_of_sends(scaled_runtime, database_url, redis_url):
+    _, runtime = scaled_runtime(database_url, redis_url)
+    for message_id in range(1, 51):
+        runtime.worker.submit_delivery(message_id)
+    runtime.worker.submit_delivery(3)  # the sweep's second look at a send already queued adds nothing
+    runtime.worker.submit_conversation(9)
+    assert runtime.worker.queue_length() == 51
+    job, _ = Queue.dequeue_any([runtime.worker.conversations, runtime.worker.deliveries], None, runtime.worker.redis)
+    assert job.func_name.endswith("handle_conversation_job") and job.args == (9,)
+
+
 @pytest.fixture
 def own_redis(tmp_path):
     """A redis-server of this test's own, so the test can stop it and start it again."""
@@ -203,14 +231,7 @@ def test_while_redis_restarts_messages_are_kept_and_answered_when_it_is_back(
     client = app.test_client()
 
     def post(body: str) -> str:
-        sid = new_sid()
-        form = {"From": "+447700900411", "To": SENDER, "Body": body, "MessageSid": sid, "NumMedia": "0"}
-        signature = sign(runtime, "http://localhost/twilio/inbound", form)
-        started = time.monotonic()
-        answer = client.post("/twilio/inbound", data=form, headers={"X-Twilio-Signature": signature})
-        assert answer.status_code == 200
-        assert time.monotonic() - started < 3  # Twilio's limit is 15 s; a dead Redis costs about one
-        return sid
+        return post_inbound(client, runtime, body)
 
     queued_then_lost = post("hello")  # queued, then Redis restarts and forgets the job
     stop_redis()
@@ -246,6 +267,41 @@ def test_in_scaled_mode_reminders_are_stored_and_queued_and_a_job_worker_sends_t
     monkeypatch.setattr(queue, "_runtime", runtime)
     queue.serve_jobs(runtime, burst=True)
     assert len(sent_to(simulator, "+447700900123")) == 1
+
+
+def post_inbound(client, runtime, body: str, phone: str = "+447700900411") -> str:
+    """A signed webhook through the app's test client; Twilio's 15-second limit checked with a wide margin."""
+    sid = new_sid()
+    form = {"From": phone, "To": SENDER, "Body": body, "MessageSid": sid, "NumMedia": "0"}
+    signature = sign(runtime, "http://localhost/twilio/inbound", form)
+    started = time.monotonic()
+    answer = client.post("/twilio/inbound", data=form, headers={"X-Twilio-Signature": signature})
+    assert answer.status_code == 200
+    assert time.monotonic() - started < 3  # a dead Redis costs about one second
+    return sid
+
+
+def test_after_the_database_restarts_the_next_message_is_stored_as_usual(scaled_runtime, database_url, redis_url):
+    # Our connections are named, so only they are cut, as a PostgreSQL restart cuts every connection.
+    name = f"assistant-test-{uuid.uuid4().hex[:8]}"
+    app, runtime = scaled_runtime(f"{database_url}&application_name={name}", redis_url)
+    client = app.test_client()
+    before = post_inbound(client, runtime, "hello")
+
+    admin = make_engine(POSTGRES)
+    with admin.begin() as connection:
+        cut = connection.execute(
+            text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = :name"),
+            {"name": name},
+        ).scalar()
+    admin.dispose()
+    assert cut >= 1
+
+    after = post_inbound(client, runtime, "still there?")
+    with transaction(runtime.sessions) as session:
+        stored = session.scalars(select(Message.twilio_sid).where(Message.direction == "inbound")).all()
+    assert sorted(stored) == sorted([before, after])  # stored in the database, not left in the spool
+    assert not list(recovery.spool_dir(runtime.settings).glob("*.json"))
 
 
 # Real worker processes.
@@ -437,7 +493,11 @@ def test_the_scaled_stack_answers_a_burst_from_many_tenants_once_each_and_in_ord
             text("SELECT sender_id, count(*) FROM events WHERE type_name = 'user' GROUP BY sender_id")
         ).all()
     tracker.dispose()
-    assert sorted(count for _, count in user_turns) == [len(QUESTIONS) + 1] * TENANTS
+    assert len(user_turns) == TENANTS
+    # Every turn of the first burst; of the second, a turn cut off when its worker was killed can be
+    # missing (Rasa drops the turn when its caller hangs up), though the tenant was answered once above.
+    assert all(len(QUESTIONS) <= count <= len(QUESTIONS) + 1 for _, count in user_turns)
+    assert sum(count for _, count in user_turns) >= TENANTS * (len(QUESTIONS) + 1) - 1
 
 
 def _answers(url: str) -> bool:
