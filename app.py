@@ -98,6 +98,8 @@ def create_app(settings: Settings | None = None, start_worker: bool = True) -> F
     app.cli.add_command(import_csv_command)
     app.cli.add_command(webhooks.send_webhooks_command)
 
+    if start_worker:
+        messaging.warm_up()
     if settings.scaled:
         # Scaled mode: this process stores and enqueues; `flask --app app work` processes do the rest.
         runtime.worker = RedisWorkQueue(settings.queue_url, settings)
@@ -108,15 +110,20 @@ def create_app(settings: Settings | None = None, start_worker: bool = True) -> F
             handle_conversation=lambda conversation_id: messaging.process_conversation(runtime, conversation_id),
             deliver=lambda message_id: messaging.deliver(runtime, message_id),
         )
-        start_background_work(runtime)
+        # Webhook events wait in the database; the sender picks up whatever an earlier run left.
+        runtime.webhook_sender = webhooks.start_sender(runtime)
     return app
 
 
-def start_background_work(runtime: Runtime) -> None:
-    """Pick up whatever a previous run left unfinished, then keep sweeping for it (service/recovery.py)."""
+def start_recovery(runtime: Runtime) -> None:
+    """For the processes that serve (`serve`, `work`): pick up what a previous run left unfinished,
+    then keep sweeping for it (service/recovery.py).
+
+    Not for every command: a `reminders` run from cron must not send another process's replies.
+    """
     messaging.flag_interrupted_sends(runtime)
     recovery.replay_spool(runtime)
     recovery.resubmit_unfinished(runtime, older_than=timedelta(0))
+    if runtime.sweeper:
+        runtime.sweeper.stop()  # the web side's spool-only sweep; the full one starts below
     runtime.sweeper = Sweeper(runtime).start()
-    # Webhook events wait in the database; the sender picks up whatever an earlier run left.
-    runtime.webhook_sender = webhooks.start_sender(runtime)

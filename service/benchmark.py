@@ -165,8 +165,11 @@ class Load:
     def sustain(self, phones: list[str], seconds: int) -> dict:
         """Each tenant sends, waits for its reply, and sends again, until time is up."""
         latencies, webhook_times, lost, duplicated = [], [], [0], [0]
+        # When in the run each slow webhook answer came: a cold process at the start, or load throughout.
+        slowest: list[tuple[float, float]] = []
         lock = threading.Lock()
         stop_at = time.monotonic() + seconds
+        began_at = time.time()
 
         def tenant_loop(phone: str, index: int) -> None:
             after = max((m["sequence"] for m in self.replies(phone, 0)), default=0)
@@ -177,6 +180,7 @@ class Load:
                 got = self._await_reply(phone, after, timeout=60)
                 with lock:
                     webhook_times.append(webhook_time)
+                    slowest.append((round(sent_at - began_at, 1), round(webhook_time * 1000)))
                     if not got:
                         lost[0] += 1
                         continue
@@ -200,6 +204,7 @@ class Load:
             "latency_p99_ms": _percentile(latencies, 99),
             "webhook_p50_ms": _percentile(webhook_times, 50),
             "webhook_p99_ms": _percentile(webhook_times, 99),
+            "slowest_webhooks_s_ms": sorted(slowest, key=lambda pair: -pair[1])[:5],
             "lost": lost[0],
             "duplicated": duplicated[0],
         }
@@ -267,7 +272,8 @@ def _service_env(workdir: Path, ports: dict) -> dict:
 
 def _bench_config(workdir: Path) -> Path:
     """config.yml with the per-number limit lifted: each bench tenant types far faster than a person."""
-    config = yaml.safe_load((ROOT / "config.yml").read_text(encoding="utf-8"))
+    source = Path(os.environ.get("ASSISTANT_CONFIG") or ROOT / "config.yml")
+    config = yaml.safe_load(source.read_text(encoding="utf-8"))
     config.setdefault("assistant", {})["max_messages_per_minute"] = 1_000_000
     path = workdir / "config.yml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
@@ -284,7 +290,9 @@ def _peak_memory(pid: int) -> dict:
             command = Path(f"/proc/{process_id}/cmdline").read_text().replace("\0", " ")
         except OSError:
             continue
-        peak_kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM"))
+        peak_kb = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM")), None)
+        if peak_kb is None:
+            continue  # exiting as we looked
         name = _process_name(command, process_id == pid, process_id in direct_children)
         found[name] = max(found.get(name, 0), round(peak_kb / 1024))
         counts[name] = counts.get(name, 0) + 1
@@ -313,7 +321,7 @@ def _process_name(command: str, is_service: bool, is_child: bool) -> str:
         return "gunicorn master" if is_child else "web worker"
     if "app work" in command:
         return "job worker"
-    return "serve (web app and workers in the embedded default)" if is_service else "other"
+    return "serve" if is_service else "other"
 
 
 def _percentile(values: list[float], percent: int) -> float | None:
@@ -348,5 +356,6 @@ def _print(report: dict, echo) -> None:
         f"  message in -> reply handed to Twilio: p50 {report['latency_p50_ms']} ms, p99 {report['latency_p99_ms']} ms"
     )
     echo(f"  webhook answer time:    p50 {report['webhook_p50_ms']} ms, p99 {report['webhook_p99_ms']} ms")
+    echo(f"  slowest webhook answers (seconds into the run, ms): {report['slowest_webhooks_s_ms']}")
     echo(f"  lost: {report['lost']}, duplicated: {report['duplicated']}")
     echo("Peak memory (MB): " + ", ".join(f"{name} {mb}" for name, mb in report["peak_memory_mb"].items()))

@@ -57,6 +57,9 @@ def serve(port, simulator):
         return
 
     processes.append(stack.start_rasa_server(model, rasa_port, action_url, log_dir))
+    from app import start_recovery
+
+    start_recovery(runtime)
     _started_notes(progress, port)
     server = create_server(current_app._get_current_object(), host="127.0.0.1", port=port, threads=8)
     try:
@@ -65,6 +68,7 @@ def serve(port, simulator):
         pass
     finally:
         stack.stop(processes)
+        progress.note("✓ Stopped")
 
 
 def _serve_scaled(settings, port, model, rasa_port, action_url, log_dir, processes, progress) -> None:
@@ -125,6 +129,7 @@ def _serve_scaled(settings, port, model, rasa_port, action_url, log_dir, process
         pass
     finally:
         stack.stop(workers + processes)
+        progress.note("✓ Stopped")
     if web.returncode not in (0, None, -15):
         raise click.ClickException(f"the web workers stopped (exit {web.returncode}); see {log_dir / 'web.log'}")
 
@@ -156,15 +161,15 @@ def _started_notes(progress, port: int) -> None:
 @with_appcontext
 def work(burst):
     """Scaled mode: answer messages and send them from the Redis queue, and sweep up unfinished work."""
-    from app import start_background_work
+    from app import start_recovery
+    from service import webhooks
     from service.queue import serve_jobs
 
     runtime = _runtime()
     if not runtime.settings.scaled:
         raise click.UsageError("`work` is for scaled mode (set REDIS_URL); the embedded default works inside `serve`.")
-    if runtime.sweeper:
-        runtime.sweeper.stop()  # the web side's spool-only sweep; the full one starts below
-    start_background_work(runtime)
+    start_recovery(runtime)
+    runtime.webhook_sender = webhooks.start_sender(runtime)
     serve_jobs(runtime, burst=burst)
 
 

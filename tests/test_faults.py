@@ -237,3 +237,20 @@ def test_a_nul_character_in_a_message_is_stored_marked_not_refused(runtime, live
     tenant_says(live_app, "hello\x00there", sid=sid, wait=False)
     with transaction(runtime.sessions) as session:
         assert session.scalar(select(Message.body).where(Message.twilio_sid == sid)) == "hello\ufffdthere"
+
+
+def test_serving_again_after_a_crash_answers_what_was_left_waiting(runtime, live_app):
+    from app import start_recovery
+
+    create_tenant(runtime, verified=False)
+    # As a crash leaves it: stored, never handed to a worker.
+    message_id = _waiting_message(runtime, "hello", attempts=0)
+    try:
+        start_recovery(runtime)
+        runtime.worker.wait_idle(30)
+    finally:
+        runtime.sweeper.stop()
+        runtime.sweeper = None
+    with transaction(runtime.sessions) as session:
+        assert session.get(Message, message_id).state == "answered"
+        assert session.scalar(select(func.count(Message.id)).where(Message.reply_to_id == message_id)) == 1
