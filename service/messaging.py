@@ -159,6 +159,11 @@ def _media_of(form: dict) -> list[dict]:
 
 def process_conversation(runtime, conversation_id: int) -> None:
     """Answer every waiting message of one conversation, oldest first."""
+    with logs.context(conversation_id=conversation_id):
+        _process_waiting(runtime, conversation_id)
+
+
+def _process_waiting(runtime, conversation_id: int) -> None:
     while True:
         with transaction(runtime.sessions) as session:
             message_id = session.scalar(
