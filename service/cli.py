@@ -210,6 +210,7 @@ def seed_demo(reset):
 @with_appcontext
 def reminders(at):
     """Send every reminder that is due now (or at --at), and apologise for any visit we missed."""
+    from service import recovery
     from service.missed_visits import sweep
     from service.no_access import send_due_follow_ups
     from service.reminders import send_due_reminders
@@ -220,6 +221,7 @@ def reminders(at):
             moment = datetime.fromisoformat(at).replace(tzinfo=ZoneInfo("Europe/London"))
         except ValueError as error:
             raise click.BadParameter("use the form 2026-12-05 18:30") from error
+    started = datetime.now(timezone.utc)
     counts = send_due_reminders(_runtime(), moment)
     queued = f", queued for the job workers: {counts['queued']}" if counts.get("queued") else ""
     click.echo(
@@ -230,6 +232,8 @@ def reminders(at):
     click.echo(f"visits we missed, apologised for and passed to the office: {sweep(_runtime(), moment)}")
     # Follow-ups after a failed visit that waited for a safe time to text.
     click.echo(f"no-access follow-ups sent: {send_due_follow_ups(_runtime(), moment)}")
+    # What an earlier run stored but never sent (it was killed part way): sent now, once.
+    click.echo(f"left unsent by an earlier run, sent now: {recovery.send_left_over(_runtime(), started)}")
     # A WhatsApp message that fails comes back by delivery report and is retried by SMS in the
     # background; give such work a moment before this process exits (a restart also picks it up).
     if _runtime().worker:

@@ -173,7 +173,8 @@ def _process_waiting(runtime, conversation_id: int) -> None:
                     Message.direction == "inbound",
                     Message.state == "received",
                 )
-                .order_by(Message.id)
+                # Arrival order: a message kept in the spool during an outage has its real arrival time.
+                .order_by(Message.created_at, Message.id)
                 .limit(1)
             )
         if message_id is None:
@@ -197,23 +198,32 @@ def _count_attempt(runtime, message_id: int) -> int:
 
 
 def _give_up(runtime, message_id: int) -> None:
+    log.error("message given to a person after repeated failures", extra={"message_id": message_id})
+    try:
+        # Whatever failed, an emergency still gets the safety message and the urgent alert...
+        if answer_emergency_now(runtime, message_id):
+            return
+    except Exception:
+        # ...unless answering it is what keeps failing: then the urgent task, at least, below.
+        log.exception("emergency answer failed while giving up", extra={"message_id": message_id})
     with transaction(runtime.sessions) as session:
         message = session.get(Message, message_id)
         if message.state != "received":
             return
         conversation = session.get(Conversation, message.conversation_id)
         tenant = session.get(Tenant, conversation.tenant_id) if conversation.tenant_id else None
-        if emergency := emergency_in(clean_text(message.body)):
-            # Whatever failed, an emergency still gets the safety message and the urgent alert.
-            _answer_emergency(runtime, session, message, conversation, tenant, emergency)
-            return
-        _officer_task(session, message, "assistant_failed", "The assistant failed to answer this message.")
+        urgent = emergency_in(clean_text(message.body)) is not None
+        _officer_task(
+            session,
+            message,
+            "urgent_safety" if urgent else "assistant_failed",
+            "Urgent: an emergency message could not be answered." if urgent else "The assistant failed to answer.",
+        )
         if with_a_person(conversation) and conversation.holding_sent:
             # A person has it and the tenant was told so already: once is enough.
             message.state, message.processed_at = "answered", utcnow()
             return
         _reply(session, message, conversation, i18n.render("held", i18n.normalise_locale(tenant and tenant.language)))
-    log.error("message given to a person after repeated failures", extra={"message_id": message_id})
     _deliver_replies(runtime, message_id)
 
 

@@ -17,11 +17,14 @@ import os
 import socket
 import threading
 import time
+import uuid
 from contextlib import contextmanager
 
 from redis import Redis
 from redis.exceptions import LockError, RedisError
 from rq import Queue, SimpleWorker
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 
 from service import messaging, metrics
 
@@ -76,20 +79,35 @@ class RedisWorkQueue:
         self._submit(key, self.delivery_mark_seconds, self.deliveries, deliver_job, message_id)
 
     def _submit(self, key: str, mark_seconds: int, queue: Queue, function, item_id: int) -> None:
+        job_id = f"{function.__name__}-{item_id}-{uuid.uuid4().hex[:12]}"
         try:
-            if self.redis.set(key, 1, nx=True, ex=mark_seconds):
-                queue.enqueue_call(
-                    function,
-                    args=(item_id,),
-                    timeout=JOB_TIMEOUT_SECONDS,
-                    result_ttl=0,
-                    failure_ttl=FAILURE_TTL_SECONDS,
-                )
+            # The mark names its job, so a mark whose job is gone (lost, failed) hides nothing.
+            if not self.redis.set(key, job_id, nx=True, ex=mark_seconds):
+                if self._still_waiting(self.redis.get(key)):
+                    return
+                self.redis.set(key, job_id, ex=mark_seconds)
+            queue.enqueue_call(
+                function,
+                args=(item_id,),
+                job_id=job_id,
+                timeout=JOB_TIMEOUT_SECONDS,
+                result_ttl=0,
+                failure_ttl=FAILURE_TTL_SECONDS,
+            )
         except RedisError:
-            self._forget_mark(key)
+            self.forget_mark(key)
             # The item is safe in the database; the recovery sweep queues it once Redis is back.
             metrics.ERRORS.inc()
             log.warning("redis unavailable, left for the recovery sweep", extra={"job": function.__name__})
+
+    def _still_waiting(self, job_id: bytes | None) -> bool:
+        if not job_id:
+            return False
+        try:
+            status = Job.fetch(job_id.decode(), connection=self.redis).get_status()
+        except NoSuchJobError:
+            return False
+        return status in (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED)
 
     def queue_length(self) -> int | None:
         try:
@@ -136,7 +154,7 @@ class RedisWorkQueue:
             except LockError:
                 log.warning("conversation lock lapsed before release", extra={"conversation_id": conversation_id})
 
-    def _forget_mark(self, key: str) -> None:
+    def forget_mark(self, key: str) -> None:
         try:
             self.redis.delete(key)
         except RedisError:
@@ -148,12 +166,16 @@ def _queued_key(kind: str, item_id: int) -> str:
 
 
 def _keep(lock, done: threading.Event, every: float) -> None:
+    """Renew the lock until the job ends; a failed renewal (a Redis blip) is tried again next time."""
     while not done.wait(every):
         try:
             lock.reacquire()
-        except (LockError, RedisError):
-            log.warning("could not renew a conversation lock")
+        except LockError:
+            # Lapsed already (Redis was away for longer than the lock): nothing left to renew.
+            log.warning("conversation lock lapsed while its job ran")
             return
+        except RedisError:
+            log.warning("could not renew a conversation lock; trying again")
 
 
 # The jobs, run by worker processes.
@@ -171,16 +193,16 @@ def handle_conversation_job(conversation_id: int) -> None:
         with queue.conversation_lock(conversation_id):
             # Cleared while holding the lock and before reading: a message stored from now on
             # enqueues a fresh job, and one stored before is read below.
-            queue.redis.delete(key)
+            queue.forget_mark(key)
             messaging.process_conversation(runtime, conversation_id)
     except ConversationBusy:
         # Not ours to hold now; a later message, or the sweep, queues it again.
-        queue.redis.delete(key)
+        queue.forget_mark(key)
         raise
 
 
 def deliver_job(message_id: int) -> None:
-    _runtime.worker.redis.delete(_queued_key("delivery", message_id))
+    _runtime.worker.forget_mark(_queued_key("delivery", message_id))
     messaging.deliver(_runtime, message_id)
 
 

@@ -79,13 +79,17 @@ def spool_waiting(settings) -> bool:
         return False
 
 
-def replay_spool(runtime) -> int:
-    """Store what the spool holds, oldest first. Stops while the database is still away."""
+def replay_spool(runtime, budget_seconds: float | None = None) -> int:
+    """Store what the spool holds, oldest first. Stops while the database is still away, or when
+    `budget_seconds` have gone (a webhook replaying on its way in leaves the rest to the sweep)."""
     folder = spool_dir(runtime.settings)
     if not folder.exists():
         return 0
     replayed = 0
+    deadline = time.monotonic() + budget_seconds if budget_seconds is not None else None
     for path in _waiting_files(folder):
+        if deadline is not None and time.monotonic() > deadline:
+            break
         # Claimed by renaming (atomic), and its time set to now: several processes sweep the same spool,
         # and a claim counts as abandoned only a minute after it was made.
         claimed = path.with_name(f"{path.name}.replaying-{os.getpid()}")
@@ -169,6 +173,23 @@ def resubmit_unfinished(runtime, older_than: timedelta) -> dict:
     if waiting or unsent:
         log.info("unfinished work handed over again", extra={"conversations": len(waiting), "outbound": len(unsent)})
     return {"conversations": len(waiting), "outbound": len(unsent)}
+
+
+def send_left_over(runtime, stored_before: datetime) -> int:
+    """Send the messages an earlier run stored but never handed over (a `reminders` run killed part
+    way). Those stored since `stored_before` (this run's start) are left to whoever stored them."""
+    with transaction(runtime.sessions) as session:
+        unsent = session.scalars(
+            select(Message.id).where(
+                Message.direction == "outbound", Message.state == "pending", Message.created_at < stored_before
+            )
+        ).all()
+    if runtime.settings.scaled:
+        for message_id in unsent:
+            runtime.worker.submit_delivery(message_id)
+        return len(unsent)
+    # Each is claimed before it is sent, so a process sending the same one at once is harmless.
+    return sum(1 for message_id in unsent if messaging.deliver(runtime, message_id))
 
 
 def sweep(runtime, older_than: timedelta, stuck_after: timedelta) -> dict:

@@ -5,6 +5,8 @@ import logging
 import math
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from urllib.parse import parse_qsl
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request
@@ -18,6 +20,9 @@ log = logging.getLogger(__name__)
 bp = Blueprint("web", __name__)
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+# Webhooks' database work runs on these threads, so a request can stop waiting for it (see below).
+_STORE = ThreadPoolExecutor(max_workers=32, thread_name_prefix="webhook-store")
+STORE_DEADLINE_SECONDS = 8
 # Rasa's sender id for our conversations; ASCII digits only, and short enough for a database id.
 CONVERSATION_ID = re.compile(r"conversation-([0-9]{1,15})", re.ASCII)
 MAX_ROW_ID = 2**53
@@ -32,16 +37,16 @@ def twilio_inbound():
     """A tenant's SMS or WhatsApp message. Stored first, answered in the background."""
     form = _form()
     _require_twilio_signature(form)
-    try:
-        if recovery.spool_waiting(runtime().settings):
-            # Messages kept during an outage go in first, so a tenant's messages keep their order.
-            recovery.replay_spool(runtime())
-        messaging.accept_inbound(runtime(), form)
-    except SQLAlchemyError as error:
-        if not recovery.database_unreachable(error):
-            raise
-        # The database is away (a restart, a failover): keep the message on disk rather than lose it.
-        recovery.keep_for_later(runtime().settings, "inbound", form)
+    assistant = runtime()
+
+    def store() -> None:
+        if recovery.spool_waiting(assistant.settings):
+            # Messages kept during an outage go in first, briefly: the sweep stores the rest, and
+            # each keeps its real arrival time, which sets the order it is answered in.
+            recovery.replay_spool(assistant, budget_seconds=2)
+        messaging.accept_inbound(assistant, form)
+
+    _stored_in_time(store, assistant.settings, "inbound", form)
     # An empty answer tells Twilio we have it, so it does not retry; replies go out by the API.
     return Response(EMPTY_TWIML, mimetype="application/xml")
 
@@ -50,13 +55,29 @@ def twilio_inbound():
 def twilio_status():
     form = _form()
     _require_twilio_signature(form)
+    assistant = runtime()
+    _stored_in_time(lambda: messaging.record_status(assistant, form), assistant.settings, "status", form)
+    return Response(EMPTY_TWIML, mimetype="application/xml")
+
+
+def _stored_in_time(store, settings, kind: str, form: dict) -> None:
+    """Run a webhook's database work with a deadline; on an outage, keep the webhook on disk.
+
+    A database that is down refuses at once, but one that stops answering (a failover, a
+    partition) would hold the request past Twilio's 15 seconds. If the work lands after all,
+    the replay finds the message already stored (its Twilio id is unique) and skips it.
+    """
+    work = _STORE.submit(store)
     try:
-        messaging.record_status(runtime(), form)
+        work.result(timeout=STORE_DEADLINE_SECONDS)
+    except FutureTimeout:
+        log.warning("database too slow for the webhook: kept in the spool", extra={"kind": kind})
+        recovery.keep_for_later(settings, kind, form)
     except SQLAlchemyError as error:
         if not recovery.database_unreachable(error):
             raise
-        recovery.keep_for_later(runtime().settings, "status", form)
-    return Response(EMPTY_TWIML, mimetype="application/xml")
+        # The database is away (a restart, a failover): keep the message on disk rather than lose it.
+        recovery.keep_for_later(settings, kind, form)
 
 
 @bp.post("/internal/assistant/turn")

@@ -28,7 +28,16 @@ def make_engine(url: str) -> Engine:
         max_overflow=20,
         pool_timeout=5,
         hide_parameters=True,
-        connect_args={"connect_timeout": 3},
+        # TCP keepalives and a user timeout: a connection to a server that stopped answering fails
+        # in seconds instead of waiting on the kernel's defaults (minutes).
+        connect_args={
+            "connect_timeout": 3,
+            "keepalives": 1,
+            "keepalives_idle": 5,
+            "keepalives_interval": 2,
+            "keepalives_count": 2,
+            "tcp_user_timeout": 5000,
+        },
     )
 
 

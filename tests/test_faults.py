@@ -212,7 +212,61 @@ def test_an_emergency_given_up_on_still_gets_the_safety_message_and_the_urgent_a
         reply = session.scalar(select(Message).where(Message.reply_to_id == message_id))
         tasks = session.scalars(select(OfficerTask.kind)).all()
     assert reply.template_key == "safety.gas"
+    assert reply.state == "handed_over"  # sent at once, not left for the sweep
     assert tasks == ["urgent_safety"]
+
+
+def test_when_answering_an_emergency_is_what_fails_a_person_is_still_alerted_urgently(runtime, monkeypatch):
+    create_tenant(runtime)
+    message_id = _waiting_message(runtime, "I can smell gas in the kitchen", attempts=messaging.MAX_ANSWER_ATTEMPTS)
+    with transaction(runtime.sessions) as session:
+        conversation_id = session.get(Message, message_id).conversation_id
+
+    def broken(*args):
+        raise RuntimeError("the safety message cannot be built")
+
+    monkeypatch.setattr(messaging, "_answer_emergency", broken)
+    messaging.process_conversation(runtime, conversation_id)
+    with transaction(runtime.sessions) as session:
+        reply = session.scalar(select(Message).where(Message.reply_to_id == message_id))
+        tasks = session.scalars(select(OfficerTask.kind)).all()
+        state = session.get(Message, message_id).state
+    assert tasks == ["urgent_safety"]
+    assert reply.body == HELD and reply.state == "handed_over"
+    assert state == "answered"
+
+
+def test_a_database_too_slow_for_twilio_gets_the_message_spooled_and_stored_once(runtime, client, monkeypatch):
+    from service import web
+
+    create_tenant(runtime, verified=False)
+    real_accept = messaging.accept_inbound
+
+    def hung_then_lands(*args, **kwargs):
+        time.sleep(1.5)  # a database that stopped answering, then came back
+        return real_accept(*args, **kwargs)
+
+    monkeypatch.setattr(web, "STORE_DEADLINE_SECONDS", 0.3)
+    monkeypatch.setattr(messaging, "accept_inbound", hung_then_lands)
+    sid = new_sid()
+    form = {"From": "+447700900123", "To": SENDER, "Body": "hello", "MessageSid": sid, "NumMedia": "0"}
+    started = time.monotonic()
+    answer = client.post(
+        "/twilio/inbound",
+        data=form,
+        headers={"X-Twilio-Signature": sign(runtime, "http://localhost/twilio/inbound", form)},
+    )
+    assert answer.status_code == 200 and time.monotonic() - started < 1
+    assert len(list(recovery.spool_dir(runtime.settings).glob("*.json"))) == 1
+    monkeypatch.undo()
+
+    time.sleep(1.5)  # the late store lands...
+    assert recovery.replay_spool(runtime) == 1  # ...and the replay finds it already stored
+    runtime.worker.wait_idle(10)
+    with transaction(runtime.sessions) as session:
+        assert session.scalar(select(func.count(Message.id)).where(Message.twilio_sid == sid)) == 1
+        inbound_id = session.scalar(select(Message.id).where(Message.twilio_sid == sid))
+        assert session.scalar(select(func.count(Message.id)).where(Message.reply_to_id == inbound_id)) == 1
 
 
 def test_a_spooled_webhook_that_cannot_be_stored_is_set_aside_and_the_rest_behind_it_are_stored(runtime, live_app):

@@ -163,18 +163,34 @@ def test_a_burst_from_one_tenant_queues_one_job_not_one_per_message(scaled_runti
     assert runtime.worker.queue_length() == 2
 
 
-def test_a_conversation_whose_job_was_lost_is_queued_again_once_the_mark_lapses(
-    scaled_runtime, database_url, redis_url
-):
+def test_a_conversation_whose_job_was_lost_is_queued_again_despite_its_mark(scaled_runtime, database_url, redis_url):
     _, runtime = scaled_runtime(database_url, redis_url)
-    runtime.worker.conversation_mark_seconds = 1
     runtime.worker.submit_conversation(7)
+    runtime.worker.submit_conversation(7)
+    assert runtime.worker.queue_length() == 1  # one job waits for a conversation
     runtime.worker.conversations.empty()  # the job is lost (a Redis failover); its "queued" mark is not
     runtime.worker.submit_conversation(7)
-    assert runtime.worker.queue_length() == 0  # the mark stands for the lost job...
-    time.sleep(1.2)
-    runtime.worker.submit_conversation(7)  # ...until it lapses, and the sweep's next look queues it
-    assert runtime.worker.queue_length() == 1
+    assert runtime.worker.queue_length() == 1  # the mark names a job that is gone: queued again
+
+
+def test_a_lock_renewal_that_fails_once_is_tried_again(monkeypatch):
+    from redis.exceptions import ConnectionError as RedisDown
+
+    renewals = []
+
+    class FlakyLock:
+        def reacquire(self):
+            renewals.append(time.monotonic())
+            if len(renewals) == 1:
+                raise RedisDown("a blip")
+
+    done = threading.Event()
+    keeper = threading.Thread(target=queue._keep, args=(FlakyLock(), done, 0.05))
+    keeper.start()
+    time.sleep(0.3)
+    done.set()
+    keeper.join()
+    assert len(renewals) >= 3
 
 
 def test_a_tenants_message_is_taken_before_a_morning_of_sends(scaled_runtime, database_url, redis_url):
@@ -476,11 +492,14 @@ def test_the_scaled_stack_answers_a_burst_from_many_tenants_once_each_and_in_ord
     assert len(inbound_ids) == TENANTS * (len(QUESTIONS) + 1)  # none lost
     replied_to = [reply.reply_to_id for reply in replies]
     assert sorted(replied_to) == sorted(inbound_ids)  # one answer to each, none twice
-    assert all(reply.state == "handed_over" for reply in replies)
+    # A reply on the wire when its worker was killed is in doubt: flagged for a person, never resent.
+    cut_off = [reply for reply in replies if reply.state == "unconfirmed"]
+    assert len(cut_off) <= 1
+    assert all(reply.state == "handed_over" for reply in replies if reply not in cut_off), [r.state for r in replies]
     sent = [(message["to"], message["body"]) for message in simulator.state.messages]
-    assert len(sent) >= len(replies)
     for reply in replies:
-        assert sent.count((reply.to_address, reply.body)) >= 1
+        if reply not in cut_off:
+            assert sent.count((reply.to_address, reply.body)) >= 1
     # Within each conversation the answers were made in the order the messages came.
     for conversation_id in conversations:
         ordered = sorted((reply for reply in replies if reply.conversation_id == conversation_id), key=lambda r: r.id)
