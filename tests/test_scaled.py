@@ -30,6 +30,7 @@ from twilio.request_validator import RequestValidator
 
 from app import create_app
 from service import messaging, queue, recovery, stack
+from service.benchmark import wait_for_url
 from service.rasa_client import RasaClient
 from service.reminders import send_due_reminders
 from service.settings import ROOT, load_settings
@@ -360,17 +361,6 @@ def wait_until(condition, seconds: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def stop_all(processes) -> None:
-    for process in processes:
-        if process.poll() is None:
-            process.terminate()
-    for process in processes:
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
 def test_a_worker_killed_mid_batch_loses_no_message_and_sends_none_twice(
     tmp_path, scaled_runtime, database_url, redis_url, simulator
 ):
@@ -399,7 +389,7 @@ def test_a_worker_killed_mid_batch_loses_no_message_and_sends_none_twice(
         wait_until(settled, 90, "every message sent or flagged")
     finally:
         simulator.state.faults.delay_seconds = 0
-        stop_all(workers)
+        stack.stop(workers)
 
     bodies = [message["body"] for message in simulator.state.messages]
     with transaction(runtime.sessions) as session:
@@ -464,7 +454,7 @@ def test_the_scaled_stack_answers_a_burst_from_many_tenants_once_each_and_in_ord
         rasa = RasaClient(rasa_urls)
         assert rasa.wait_until_ready(300), (log_dir / "rasa0.log").read_text(errors="replace")[-2000:]
         rasa.http.close()
-        wait_until(lambda: _answers(web_url + "/health"), 60, "the web workers")
+        wait_for_url(web_url + "/health")
 
         # Every tenant sends their messages one after another without waiting; all tenants at once.
         with ThreadPoolExecutor(max_workers=TENANTS) as pool:
@@ -479,7 +469,7 @@ def test_the_scaled_stack_answers_a_burst_from_many_tenants_once_each_and_in_ord
         workers.append(start_worker(env, log_dir / "workers.log"))
         wait_until(lambda: _all_answered(runtime, second), 180, "every answer after the kill")
     finally:
-        stop_all(workers)
+        stack.stop(workers)
         stack.stop(processes)
 
     with transaction(runtime.sessions) as session:
@@ -517,13 +507,6 @@ def test_the_scaled_stack_answers_a_burst_from_many_tenants_once_each_and_in_ord
     # missing (Rasa drops the turn when its caller hangs up), though the tenant was answered once above.
     assert all(len(QUESTIONS) <= count <= len(QUESTIONS) + 1 for _, count in user_turns)
     assert sum(count for _, count in user_turns) >= TENANTS * (len(QUESTIONS) + 1) - 1
-
-
-def _answers(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=2).status_code == 200
-    except requests.RequestException:
-        return False
 
 
 def _send(auth_token: str, web_url: str, phone: str, body: str) -> str:
