@@ -138,3 +138,11 @@ def replies_to(app, sid: str, timeout: float = 30) -> list[str]:
 def sent_to(simulator, address: str) -> list[dict]:
     with simulator.state.lock:
         return [dict(m) for m in simulator.state.messages if m["to"] == address]
+
+
+def wait_for(found, timeout=10.0):
+    """Poll `found` until it returns something true (background work landing), or time is up."""
+    deadline = time.monotonic() + timeout
+    while not (result := found()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return result

@@ -38,7 +38,7 @@ from store.db import make_engine, transaction
 from store.models import Message, OfficerTask
 from tests.conftest import free_port
 from tests.databases import postgres_schema
-from tests.factories import SENDER, create_operative, create_tenant, create_visit, new_sid, sent_to, sign
+from tests.factories import SENDER, create_operative, create_tenant, create_visit, new_sid, sent_to, sign, wait_for
 from tests.test_conversations import next_weekday
 from tests.test_sending import stored_reply
 
@@ -352,15 +352,6 @@ def start_worker(env: dict, log_path: Path) -> subprocess.Popen:
         return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
-def wait_until(condition, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_a_worker_killed_mid_batch_loses_no_message_and_sends_none_twice(
     tmp_path, scaled_runtime, database_url, redis_url, simulator
 ):
@@ -376,7 +367,7 @@ def test_a_worker_killed_mid_batch_loses_no_message_and_sends_none_twice(
     log_path = tmp_path / "workers.log"
     workers = [start_worker(env, log_path)]
     try:
-        wait_until(lambda: len(simulator.state.messages) >= 4, 60, "the first sends")
+        assert wait_for(lambda: len(simulator.state.messages) >= 4, 60), "timed out waiting for the first sends"
         os.kill(workers[0].pid, signal.SIGKILL)  # no clean-up of any kind
         workers[0].wait()
         workers += [start_worker(env, log_path), start_worker(env, log_path)]
@@ -386,7 +377,7 @@ def test_a_worker_killed_mid_batch_loses_no_message_and_sends_none_twice(
                 states = session.scalars(select(Message.state).where(Message.id.in_(message_ids))).all()
             return all(state in ("handed_over", "unconfirmed") for state in states)
 
-        wait_until(settled, 90, "every message sent or flagged")
+        assert wait_for(settled, 90), "timed out waiting for every message sent or flagged"
     finally:
         simulator.state.faults.delay_seconds = 0
         stack.stop(workers)
@@ -459,7 +450,8 @@ def test_the_scaled_stack_answers_a_burst_from_many_tenants_once_each_and_in_ord
         # Every tenant sends their messages one after another without waiting; all tenants at once.
         with ThreadPoolExecutor(max_workers=TENANTS) as pool:
             rounds = list(pool.map(lambda phone: [_send(token, web_url, phone, q) for q in QUESTIONS], phones))
-        wait_until(lambda: _all_answered(runtime, [sid for sids in rounds for sid in sids]), 180, "every answer")
+        first_burst = [sid for sids in rounds for sid in sids]
+        assert wait_for(lambda: _all_answered(runtime, first_burst), 180), "timed out waiting for every answer"
 
         # A second burst, and one worker killed while it works on it.
         with ThreadPoolExecutor(max_workers=TENANTS) as pool:
@@ -467,7 +459,7 @@ def test_the_scaled_stack_answers_a_burst_from_many_tenants_once_each_and_in_ord
         time.sleep(0.3)
         os.kill(workers[0].pid, signal.SIGKILL)
         workers.append(start_worker(env, log_dir / "workers.log"))
-        wait_until(lambda: _all_answered(runtime, second), 180, "every answer after the kill")
+        assert wait_for(lambda: _all_answered(runtime, second), 180), "timed out waiting for the answers after the kill"
     finally:
         stack.stop(workers)
         stack.stop(processes)

@@ -6,7 +6,6 @@ or Body) and what we recorded about the route.
 """
 
 import json
-import time
 from datetime import timedelta
 
 import pytest
@@ -16,7 +15,7 @@ from service import i18n, messaging, reminders
 from store.db import transaction
 from store.models import Conversation, Message, OfficerTask, Reminder
 from tests.console_factories import create_officer, page, post_form, sign_in, taken_conversation
-from tests.factories import create_operative, create_tenant, create_visit, london, sent_to
+from tests.factories import create_operative, create_tenant, create_visit, london, sent_to, wait_for
 
 NOW = london(2024, 5, 13, 10, 0)
 VISIT_AT = london(2024, 5, 20, 10, 0)
@@ -37,14 +36,6 @@ def send_reminder(runtime, visit, kind="two_days") -> Message:
     with transaction(runtime.sessions) as session:
         reminder = session.scalar(select(Reminder).where(Reminder.visit_id == visit.id, Reminder.kind == kind))
         return session.get(Message, reminder.message_id)
-
-
-def wait_for(found, timeout=10.0):
-    """The failure report and the retry it causes arrive in the background."""
-    deadline = time.monotonic() + timeout
-    while not (result := found()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return result
 
 
 def tenant_wrote_on_whatsapp(runtime, tenant, hours_ago: float) -> None:
