@@ -84,6 +84,12 @@ def create_visit(
     return visit
 
 
+def evening_before(visit: Visit) -> datetime:
+    """7pm London the day before the visit: a reminder is due then whatever day the tests run on."""
+    day = visit.slot_start.astimezone(LONDON).date() - timedelta(days=1)
+    return datetime(day.year, day.month, day.day, 19, tzinfo=LONDON)
+
+
 def get_visit(runtime, visit_id) -> Visit:
     with transaction(runtime.sessions) as session:
         visit = session.get(Visit, visit_id)

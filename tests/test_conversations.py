@@ -1,6 +1,6 @@
 """Whole conversations through the signed webhook, the real trained model and the action server."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -8,7 +8,15 @@ from sqlalchemy import select
 from service.reminders import send_due_reminders
 from store.db import transaction
 from store.models import Message, Visit
-from tests.factories import create_operative, create_tenant, create_visit, get_visit, sent_to, tenant_says
+from tests.factories import (
+    create_operative,
+    create_tenant,
+    create_visit,
+    evening_before,
+    get_visit,
+    sent_to,
+    tenant_says,
+)
 
 
 def next_weekday(days_ahead: int, hour: int) -> datetime:
@@ -131,18 +139,16 @@ def test_asking_for_a_person_is_answered_honestly(assistant, live_app, booked):
 
 
 def test_reminder_then_late_yes_confirms_the_reminded_visit(assistant, live_app, booked, simulator):
-    due = datetime.now(timezone.utc) + timedelta(days=3)
-    counts = send_due_reminders(assistant, due)
+    counts = send_due_reminders(assistant, evening_before(booked))
     assert counts["sent"] == 1
     reminder = sent_to(simulator, "+447700900123")[-1]["body"]
-    # Two days before or the evening before, by the time of day the test runs: both ask the same.
     assert "Reply YES to confirm, or" in reminder and "CHANGE" in reminder
     assert "CANCEL" not in reminder
     assert "confirmed" in tenant_says(live_app, "yes")[0]
 
 
 def test_voice_note_mid_confirmation_keeps_the_question_open(assistant, live_app, booked):
-    send_due_reminders(assistant, datetime.now(timezone.utc) + timedelta(days=3))
+    send_due_reminders(assistant, evening_before(booked))
     tenant_says(
         live_app,
         "",

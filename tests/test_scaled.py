@@ -17,7 +17,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -38,7 +38,17 @@ from store.db import make_engine, transaction
 from store.models import Message, OfficerTask
 from tests.conftest import free_port
 from tests.databases import postgres_schema
-from tests.factories import SENDER, create_operative, create_tenant, create_visit, new_sid, sent_to, sign, wait_for
+from tests.factories import (
+    SENDER,
+    create_operative,
+    create_tenant,
+    create_visit,
+    evening_before,
+    new_sid,
+    sent_to,
+    sign,
+    wait_for,
+)
 from tests.test_conversations import next_weekday
 from tests.test_sending import stored_reply
 
@@ -272,11 +282,11 @@ def test_in_scaled_mode_reminders_are_stored_and_queued_and_a_job_worker_sends_t
 ):
     _, runtime = scaled_runtime(database_url, redis_url)
     create_operative(runtime)
-    create_visit(runtime, create_tenant(runtime), next_weekday(3, 10))
+    visit = create_visit(runtime, create_tenant(runtime), next_weekday(3, 10))
     with simulator.state.lock:
         simulator.state.messages.clear()
 
-    counts = send_due_reminders(runtime, datetime.now(timezone.utc) + timedelta(days=3))
+    counts = send_due_reminders(runtime, evening_before(visit))
     assert counts["queued"] == 1
     assert runtime.worker.queue_length() == 1
     assert sent_to(simulator, "+447700900123") == []  # the reminders run itself sends nothing

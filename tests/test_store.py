@@ -1,11 +1,12 @@
 """The store on SQLite, and on PostgreSQL when TEST_DATABASE_URL is set (CI sets it)."""
 
 import os
+import threading
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import inspect, select
+from sqlalchemy import func, inspect, select
 from sqlalchemy.exc import IntegrityError
 
 from service.phones import InvalidPhoneNumber, normalise_phone
@@ -116,6 +117,77 @@ def test_emoji_and_any_script_are_stored_byte_identical(sessions):
     with transaction(sessions) as session:
         stored = session.scalars(select(Message.body).order_by(Message.id)).all()
     assert [b.encode("utf-8") for b in stored] == [b.encode("utf-8") for b in bodies]
+
+
+def _inbound(sid: str) -> Message:
+    return Message(
+        direction="inbound",
+        channel="sms",
+        from_address="+447700900123",
+        to_address="+441632960001",
+        body="yes",
+        twilio_sid=sid,
+        status="received",
+        state="received",
+    )
+
+
+def test_a_savepoint_that_reads_then_writes_survives_a_write_from_elsewhere(sessions):
+    # The shape of a tenant's reply moving a visit (a savepoint that reads the calendar, then
+    # writes) while a delivery report is stored from another thread. On SQLite a savepoint opened
+    # before any write used to start a deferred transaction, and its write after the other commit
+    # failed at once with "database is locked".
+    turn_has_read, report_stored = threading.Event(), threading.Event()
+    errors = []
+
+    def reply_moving_a_visit():
+        try:
+            with transaction(sessions) as session:
+                session.scalar(select(func.count(Message.id)))
+                with session.begin_nested():
+                    session.scalar(select(func.count(Message.id)))
+                    turn_has_read.set()
+                    # The report is stored now, or waits for this transaction if the database says so.
+                    report_stored.wait(timeout=1)
+                    session.add(_inbound("SM-reply"))
+        except Exception as error:  # noqa: BLE001 - reported by the assertion below
+            errors.append(error)
+
+    def delivery_report():
+        try:
+            turn_has_read.wait(timeout=5)
+            with transaction(sessions) as session:
+                session.add(_inbound("SM-report"))
+            report_stored.set()
+        except Exception as error:  # noqa: BLE001 - reported by the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=reply_moving_a_visit), threading.Thread(target=delivery_report)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert errors == []
+    with transaction(sessions) as session:
+        stored = set(session.scalars(select(Message.twilio_sid)))
+    assert stored == {"SM-reply", "SM-report"}
+
+
+def test_a_savepoint_does_not_commit_on_its_own(sessions):
+    # A savepoint released before any other write must stay part of its transaction: when the
+    # transaction rolls back, what the savepoint wrote goes too.
+    with pytest.raises(RuntimeError):
+        with transaction(sessions) as session:
+            session.scalar(select(func.count(Message.id)))
+            with session.begin_nested():
+                session.add(_inbound("SM-inside"))
+            session.add(_inbound("SM-after"))
+            session.flush()
+            raise RuntimeError("the turn failed")
+
+    with transaction(sessions) as session:
+        assert session.scalars(select(Message.twilio_sid)).all() == []
 
 
 @pytest.mark.parametrize(
