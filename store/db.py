@@ -18,7 +18,7 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True)
         event.listen(engine, "connect", _tune_sqlite)
-        event.listen(engine, "begin", _begin_immediately)
+        event.listen(engine, "savepoint", _savepoint_inside_a_transaction)
         return engine
     # A database that is away fails fast (the webhook then keeps the message on disk) instead of
     # hanging past Twilio's 15 seconds; and no error message carries a tenant's words.
@@ -43,9 +43,6 @@ def make_engine(url: str) -> Engine:
 
 
 def _tune_sqlite(dbapi_connection, _record):
-    # We begin transactions ourselves (below), so the driver must not begin its own.
-    dbapi_connection.isolation_level = None
-
     # WAL lets the webhook store a message while a worker reads; foreign keys are off by default.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -54,13 +51,16 @@ def _tune_sqlite(dbapi_connection, _record):
     cursor.close()
 
 
-def _begin_immediately(connection):
-    # Python's sqlite3 driver begins a transaction only at the first write, so a savepoint opened
-    # before it (a reply moving a visit) started a transaction of its own, committed on release,
-    # and, having read first, failed at once with "database is locked" when another thread wrote
-    # meanwhile. SQLAlchemy's documented remedy: begin ourselves, and take the write lock at the
-    # start so the other writer waits its turn (within the busy timeout) instead of failing.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+def _savepoint_inside_a_transaction(connection, _name):
+    # Python's sqlite3 driver begins a transaction at the first write, not before. A savepoint
+    # opened before any write (a reply moving a visit: read the calendar, then write) would start a
+    # transaction of its own that commits on release, and, having read first, fail at once with
+    # "database is locked" when another thread wrote meanwhile. So begin the real transaction
+    # here, taking the write lock first: another writer then waits its turn instead of failing.
+    # Everything else is as the driver does it: reads take no lock, so they never hold up the webhook.
+    dbapi_connection = connection.connection.dbapi_connection
+    if not dbapi_connection.in_transaction:
+        dbapi_connection.execute("BEGIN IMMEDIATE")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker:
