@@ -68,34 +68,25 @@ def test_slot_times_come_back_timezone_aware_in_utc(sessions):
     assert stored.astimezone(timezone.utc).hour == 10  # GMT again on 27 October
 
 
+def _inbound(sid: str) -> Message:
+    return Message(
+        direction="inbound",
+        channel="sms",
+        from_address="+447700900123",
+        to_address="+441632960001",
+        body="yes",
+        twilio_sid=sid,
+        status="received",
+        state="received",
+    )
+
+
 def test_a_message_sid_can_be_stored_only_once(sessions):
     with transaction(sessions) as session:
-        session.add(
-            Message(
-                direction="inbound",
-                channel="sms",
-                from_address="+447700900123",
-                to_address="+441632960001",
-                body="yes",
-                twilio_sid="SM0001",
-                status="received",
-                state="received",
-            )
-        )
+        session.add(_inbound("SM0001"))
     with pytest.raises(IntegrityError):
         with transaction(sessions) as session:
-            session.add(
-                Message(
-                    direction="inbound",
-                    channel="sms",
-                    from_address="+447700900123",
-                    to_address="+441632960001",
-                    body="yes",
-                    twilio_sid="SM0001",
-                    status="received",
-                    state="received",
-                )
-            )
+            session.add(_inbound("SM0001"))
 
 
 def test_emoji_and_any_script_are_stored_byte_identical(sessions):
@@ -117,19 +108,6 @@ def test_emoji_and_any_script_are_stored_byte_identical(sessions):
     with transaction(sessions) as session:
         stored = session.scalars(select(Message.body).order_by(Message.id)).all()
     assert [b.encode("utf-8") for b in stored] == [b.encode("utf-8") for b in bodies]
-
-
-def _inbound(sid: str) -> Message:
-    return Message(
-        direction="inbound",
-        channel="sms",
-        from_address="+447700900123",
-        to_address="+441632960001",
-        body="yes",
-        twilio_sid=sid,
-        status="received",
-        state="received",
-    )
 
 
 def test_a_savepoint_that_reads_then_writes_survives_a_write_from_elsewhere(sessions):
