@@ -102,23 +102,18 @@ class ThrowawayDatabase:
     def __init__(self, admin_url: str):
         from sqlalchemy.engine import make_url
 
-        from store.db import make_engine
+        from store.db import create_database
 
+        self.admin_url = admin_url
         self.name = f"assistant_bench_{secrets.token_hex(4)}"
-        self.admin = make_engine(admin_url).execution_options(isolation_level="AUTOCOMMIT")
-        self._execute(f'CREATE DATABASE "{self.name}"')
+        create_database(admin_url, self.name)
         self.url = make_url(admin_url).set(database=self.name).render_as_string(hide_password=False)
 
     def drop(self) -> None:
+        from store.db import drop_database
+
         for name in (self.name, f"{self.name}_rasa"):
-            self._execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        self.admin.dispose()
-
-    def _execute(self, statement: str) -> None:
-        from sqlalchemy import text
-
-        with self.admin.connect() as connection:
-            connection.execute(text(statement))
+            drop_database(self.admin_url, name)
 
 
 def empty_redis(url: str) -> None:

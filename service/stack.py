@@ -19,6 +19,7 @@ import yaml
 from sqlalchemy.engine import make_url
 
 from service.settings import ROOT
+from store.db import create_database
 
 RASA_VERSION = "rasa==3.6.21"
 RASA_SDK_VERSION = "rasa-sdk==3.6.2"
@@ -227,7 +228,7 @@ def scaled_endpoints(settings, action_url: str) -> Path:
         query = {key: value for key, value in database.query.items() if key not in ("options", "application_name")}
         tracker_database = settings.section("rasa").get("tracker_database") or f"{database.database}_rasa"
         # Made here, once: two Rasa servers starting together would race to make it.
-        _ensure_database(settings.database_url, tracker_database)
+        create_database(settings.database_url, tracker_database)
         endpoints["tracker_store"] = {
             "type": "SQL",
             "dialect": "postgresql",
@@ -272,21 +273,6 @@ def spawn(command: list[str], env: dict, log_path: Path) -> subprocess.Popen:
         return subprocess.Popen(
             command, stdout=log_file, stderr=subprocess.STDOUT, env=env, cwd=ROOT, preexec_fn=_die_with_parent
         )
-
-
-def _ensure_database(admin_url: str, name: str) -> None:
-    from sqlalchemy import text
-
-    from store.db import make_engine
-
-    engine = make_engine(admin_url).execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as connection:
-            found = connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}).first()
-            if not found:
-                connection.execute(text(f'CREATE DATABASE "{name}"'))
-    finally:
-        engine.dispose()
 
 
 def stop(processes) -> None:

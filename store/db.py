@@ -63,6 +63,35 @@ def _savepoint_inside_a_transaction(connection, _name):
         dbapi_connection.execute("BEGIN IMMEDIATE")
 
 
+def create_database(admin_url: str, name: str) -> None:
+    """Create a PostgreSQL database unless it exists; `admin_url` names one we may connect to."""
+    from sqlalchemy import text
+
+    with _autocommit(admin_url) as connection:
+        found = connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}).first()
+        if not found:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    """Drop a PostgreSQL database if it exists, closing whatever is still connected to it."""
+    from sqlalchemy import text
+
+    with _autocommit(admin_url) as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@contextmanager
+def _autocommit(admin_url: str):
+    # CREATE and DROP DATABASE cannot run inside a transaction.
+    engine = make_engine(admin_url).execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            yield connection
+    finally:
+        engine.dispose()
+
+
 def make_session_factory(engine: Engine) -> sessionmaker:
     return sessionmaker(bind=engine, expire_on_commit=False)
 

@@ -34,7 +34,7 @@ from service.benchmark import wait_for_url
 from service.rasa_client import RasaClient
 from service.reminders import send_due_reminders
 from service.settings import ROOT, load_settings
-from store.db import make_engine, transaction
+from store.db import drop_database, make_engine, transaction
 from store.models import Message, OfficerTask
 from tests.conftest import free_port
 from tests.databases import postgres_schema
@@ -416,10 +416,7 @@ def tracker_database():
     """A PostgreSQL database for this run's Rasa trackers, which Rasa creates itself; dropped after."""
     name = f"test_rasa_{uuid.uuid4().hex[:8]}"
     yield name
-    admin = make_engine(POSTGRES).execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    drop_database(POSTGRES, name)
 
 
 def test_the_scaled_stack_answers_a_burst_from_many_tenants_once_each_and_in_order(
