@@ -104,7 +104,9 @@ def _serve_scaled(settings, port, model, rasa_port, action_url, log_dir, process
             )
         )
     work = [sys.executable, "-m", "flask", "--app", "app", "work"]
-    workers = [stack.spawn(work, env, log_dir / f"worker-{index + 1}.log") for index in range(job_workers)]
+    workers = stack.Supervisor(
+        lambda index: stack.spawn(work, env, log_dir / f"worker-{index + 1}.log"), count=job_workers
+    )
     gunicorn = [
         sys.executable, "-m", "gunicorn", "--workers", str(web_workers), "--threads", "8",
         "--bind", f"127.0.0.1:{port}", "app:create_app()",
@@ -120,15 +122,12 @@ def _serve_scaled(settings, port, model, rasa_port, action_url, log_dir, process
     try:
         while web.poll() is None:
             time.sleep(2)
-            for index, worker in enumerate(workers):
-                if worker.poll() is not None:
-                    # A job worker that died (killed, out of memory) is replaced; its work is swept up.
-                    progress.note(f"job worker {index + 1} stopped (exit {worker.returncode}); starting another")
-                    workers[index] = stack.spawn(work, env, log_dir / f"worker-{index + 1}.log")
+            # A job worker that died (killed, out of memory) is replaced; its work is swept up.
+            workers.check(lambda text: progress.note(f"job worker: {text}"))
     except KeyboardInterrupt:
         pass
     finally:
-        stack.stop(workers + processes)
+        stack.stop(workers.processes + processes)
         progress.note("✓ Stopped")
     if web.returncode not in (0, None, -15):
         raise click.ClickException(f"the web workers stopped (exit {web.returncode}); see {log_dir / 'web.log'}")

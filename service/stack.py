@@ -275,6 +275,44 @@ def spawn(command: list[str], env: dict, log_path: Path) -> subprocess.Popen:
         )
 
 
+class Supervisor:
+    """Keeps a set of child processes running, replacing any that stop.
+
+    One that stops soon after it started (a bad setting, a database refusing it) is started again
+    after a growing pause, so a fault that will not go away costs a start now and then, not a new
+    Python process every two seconds and a log that fills the disk.
+    """
+
+    SHORT_RUN_SECONDS = 60
+    FIRST_PAUSE_SECONDS = 2
+    LONGEST_PAUSE_SECONDS = 60
+
+    def __init__(self, start, count: int, clock=time.monotonic):
+        self._start, self._clock = start, clock
+        self.processes = [start(index) for index in range(count)]
+        now = clock()
+        self._started_at = [now] * count
+        self._pause = [0.0] * count
+        self._restart_at = [None] * count
+
+    def check(self, note=lambda text: None) -> None:
+        """Call every few seconds: notes each process that stopped, and starts it again when due."""
+        now = self._clock()
+        for index, process in enumerate(self.processes):
+            if process.poll() is None:
+                continue
+            if self._restart_at[index] is None:
+                ran_briefly = now - self._started_at[index] < self.SHORT_RUN_SECONDS
+                pause = min(self.LONGEST_PAUSE_SECONDS, max(self.FIRST_PAUSE_SECONDS, 2 * self._pause[index]))
+                self._pause[index] = pause if ran_briefly else 0.0
+                self._restart_at[index] = now + self._pause[index]
+                again = f"again in {self._pause[index]:.0f} s" if self._pause[index] else "again now"
+                note(f"process {index + 1} stopped (exit {process.returncode}); starting it {again}")
+            if now >= self._restart_at[index]:
+                self.processes[index] = self._start(index)
+                self._started_at[index], self._restart_at[index] = now, None
+
+
 def stop(processes) -> None:
     for process in processes:
         if process and process.poll() is None:

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from app import create_app
-from service import messaging, recovery
+from service import messaging, recovery, stack
 from service.rasa_client import RasaClient
 from service.settings import load_settings
 from service.twilio_gateway import TwilioGateway
@@ -308,3 +308,59 @@ def test_serving_again_after_a_crash_answers_what_was_left_waiting(runtime, live
     with transaction(runtime.sessions) as session:
         assert session.get(Message, message_id).state == "answered"
         assert session.scalar(select(func.count(Message.id)).where(Message.reply_to_id == message_id)) == 1
+
+
+class _Child:
+    """A stand-in for a job worker's process: running until told to stop."""
+
+    def __init__(self):
+        self.returncode = None
+
+    def poll(self):
+        return self.returncode
+
+    def dies(self, code=1):
+        self.returncode = code
+
+
+def test_a_job_worker_that_keeps_failing_at_start_is_restarted_ever_more_slowly():
+    now = [1000.0]
+    started = []
+
+    def start(index):
+        started.append(_Child())
+        return started[-1]
+
+    supervisor = stack.Supervisor(start, count=2, clock=lambda: now[0])
+    notes = []
+
+    def tick(seconds):
+        now[0] += seconds
+        supervisor.check(notes.append)
+
+    # A worker that fails at once is started again after 2 s, then 4 s, 8 s... never more than 60 s.
+    pauses = []
+    for _ in range(7):
+        supervisor.processes[0].dies()
+        before = len(started)
+        waited = 0
+        while len(started) == before:
+            tick(1)
+            waited += 1
+        pauses.append(waited)
+    # Each wait is the tick that noticed the stop, then the pause.
+    assert pauses == [1 + pause for pause in (2, 4, 8, 16, 32, 60, 60)]
+    assert "process 1 stopped (exit 1); starting it again in 2 s" in notes
+
+    # The other worker was left alone throughout.
+    assert supervisor.processes[1] is started[1]
+
+    # One that ran for a good while before it stopped is replaced at once, and its pause starts over.
+    tick(120)
+    supervisor.processes[0].dies(-9)
+    tick(2)
+    assert supervisor.processes[0] is started[-1] and supervisor.processes[0].poll() is None
+    assert notes[-1] == "process 1 stopped (exit -9); starting it again now"
+    supervisor.processes[0].dies()
+    tick(1)
+    assert notes[-1] == "process 1 stopped (exit 1); starting it again in 2 s"
