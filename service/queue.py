@@ -101,13 +101,17 @@ class RedisWorkQueue:
             log.warning("redis unavailable, left for the recovery sweep", extra={"job": function.__name__})
 
     def _still_waiting(self, job_id: bytes | None) -> bool:
+        # Only a job no worker has taken yet. A job clears its mark as soon as it starts its work,
+        # so a mark naming a started job belongs to a worker that died in that moment (RQ would
+        # call the job abandoned only minutes later). Queueing the item again is safe even if that
+        # worker lives: a delivery is claimed before it is sent, a conversation is locked.
         if not job_id:
             return False
         try:
             status = Job.fetch(job_id.decode(), connection=self.redis).get_status()
         except NoSuchJobError:
             return False
-        return status in (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED)
+        return status in (JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED)
 
     def queue_length(self) -> int | None:
         try:

@@ -25,6 +25,7 @@ import requests
 import yaml
 from redis import Redis
 from rq import Queue
+from rq.job import JobStatus
 from sqlalchemy import func, select, text
 from twilio.request_validator import RequestValidator
 
@@ -182,6 +183,19 @@ def test_a_conversation_whose_job_was_lost_is_queued_again_despite_its_mark(scal
     runtime.worker.conversations.empty()  # the job is lost (a Redis failover); its "queued" mark is not
     runtime.worker.submit_conversation(7)
     assert runtime.worker.queue_length() == 1  # the mark names a job that is gone: queued again
+
+
+def test_a_send_whose_worker_died_as_it_took_the_job_is_queued_again(scaled_runtime, database_url, redis_url):
+    _, runtime = scaled_runtime(database_url, redis_url)
+    runtime.worker.submit_delivery(5)
+    # A worker takes the job and is killed before the job's first step (RQ still says "started").
+    [job] = runtime.worker.deliveries.jobs
+    runtime.worker.deliveries.remove(job)
+    job.set_status(JobStatus.STARTED)
+    assert runtime.worker.queue_length() == 0
+
+    runtime.worker.submit_delivery(5)  # the sweep finds the message still unsent
+    assert runtime.worker.queue_length() == 1
 
 
 def test_a_lock_renewal_that_fails_once_is_tried_again(monkeypatch):
