@@ -11,7 +11,7 @@ import secrets
 from datetime import datetime, timedelta
 
 import regex
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from service.languages import fold
@@ -26,6 +26,9 @@ STREET_WORDS = {
 MAX_ANSWER_WORDS = 8
 # Someone at the door this long before the slot opens, or after it closes, still counts as that visit.
 DOOR_MARGIN = timedelta(hours=1)
+# Operative reports (taken only on the visit's day) after which whoever knocks may be ours,
+# even before the slot opens.
+OPERATIVE_COMING = ("on_my_way", "running_late", "arrived")
 
 
 def must_check(settings, tenant: Tenant | None) -> bool:
@@ -94,13 +97,16 @@ def doorstep_code(visit: Visit) -> str:
 
 
 def visit_at_door(session: Session, tenant_id: int, now: datetime) -> Visit | None:
-    """The booked visit whose slot is now (give or take an hour), if there is one."""
+    """The booked visit whose slot is now (give or take an hour), or whose operative has told the
+    tenant they are on the way, arriving or there (they may well come early), if there is one."""
+    slot_is_now = Visit.slot_start <= now + DOOR_MARGIN
+    operative_coming = Visit.operative_status.in_(OPERATIVE_COMING)
     return session.scalar(
         select(Visit)
         .where(
             Visit.tenant_id == tenant_id,
             Visit.status.in_(OPEN_VISIT_STATUSES),
-            Visit.slot_start <= now + DOOR_MARGIN,
+            or_(slot_is_now, operative_coming),
             Visit.slot_end >= now - DOOR_MARGIN,
         )
         .order_by(Visit.slot_start)

@@ -22,6 +22,8 @@ class RasaClient:
         self.http = requests.Session()
         # Once Rasa has answered we stop asking before every message; a failure asks again.
         self.known_ready = False
+        # Whether it ever answered: not ready after that is an outage, not a model still loading.
+        self.was_ready = False
 
     def is_ready(self) -> bool:
         """True once every server is up and its model is loaded."""
@@ -31,7 +33,7 @@ class RasaClient:
                 if not (answer.ok and answer.json().get("model_file")):
                     self.known_ready = False
                     return False
-            self.known_ready = True
+            self.known_ready = self.was_ready = True
         except (requests.RequestException, ValueError):
             self.known_ready = False
         return self.known_ready

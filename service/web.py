@@ -166,9 +166,15 @@ def _dependencies() -> dict:
         database = "unavailable"
     return {
         "database": database,
-        "rasa": "ok" if runtime().rasa.is_ready() else "starting",
+        "rasa": _rasa_state(runtime().rasa),
         "twilio": "simulator" if runtime().settings.use_simulator else "twilio",
     }
+
+
+def _rasa_state(rasa) -> str:
+    if rasa.is_ready():
+        return "ok"
+    return "unavailable" if rasa.was_ready else "starting"
 
 
 def _form() -> dict:

@@ -425,6 +425,21 @@ def test_someone_at_the_door_during_the_slot_is_confirmed_with_the_code(frozen):
     assert answer.startswith("Yes, Priya is booked to visit you now") and code in answer
 
 
+def test_someone_at_the_door_before_the_slot_once_the_operative_is_on_the_way_is_confirmed_with_the_code(frozen):
+    # The tenant was just texted "Priya is on the way, code ..."; an early knock must not get "do not let them in".
+    tenant = create_tenant(frozen)
+    visit = create_visit(frozen, tenant, VISIT_AT, now=NOW)
+    frozen.clock = lambda: VISIT_AT - timedelta(minutes=90)
+    with transaction(frozen.sessions) as session:
+        session.get(Visit, visit.id).operative_status = "on_my_way"
+    answer = turn(frozen, "someone is at my door, is this you?", "action_answer_question", intent="ask_at_door")
+    with transaction(frozen.sessions) as session:
+        code = session.get(Visit, visit.id).doorstep_code
+        tasks = session.scalars(select(OfficerTask.kind)).all()
+    assert answer.startswith("Yes, Priya is booked to visit you now") and code in answer
+    assert tasks == []
+
+
 def test_someone_at_the_door_with_nothing_booked_gets_a_clear_no_and_an_alert(frozen):
     tenant = create_tenant(frozen)
     create_visit(frozen, tenant, VISIT_AT, now=NOW)

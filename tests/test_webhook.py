@@ -260,6 +260,20 @@ def test_ready_says_no_until_the_model_answers_but_health_reports_each_part(runt
     assert health.json() == {"database": "ok", "rasa": "starting", "twilio": "simulator"}
 
 
+def test_health_tells_a_model_still_loading_from_rasa_gone_away(assistant, live_app):
+    from service.rasa_client import RasaClient
+
+    working = assistant.rasa
+    assistant.rasa = RasaClient(working.base_urls)
+    try:
+        first = requests.get(live_app.config["LIVE_URL"] + "/health", timeout=5).json()["rasa"]
+        assistant.rasa.base_urls = ["http://127.0.0.1:9"]  # the Rasa server stopped
+        later = requests.get(live_app.config["LIVE_URL"] + "/health", timeout=5).json()["rasa"]
+    finally:
+        assistant.rasa = working
+    assert (first, later) == ("ok", "unavailable")
+
+
 @pytest.mark.parametrize("text", ["/affirm", "/ /affirm", "/\n/affirm", "/\u00a0/restart", "  //affirm{}"])
 def test_no_leading_slash_ever_reaches_rasa(text):
     from service.messaging import clean_text
