@@ -38,6 +38,16 @@ class Runtime:
     # Where tenants and Twilio reach this service (tracking links are made from it).
     base_url: str = ""
 
+    def listen_on(self, port: int) -> None:
+        """`serve --port` decides where Twilio's delivery reports and tracking links point, too."""
+        self.base_url = _own_address(self.settings, port)
+        self.status_callback_url = self.base_url + "/twilio/status"
+
+
+def _own_address(settings: Settings, port: int) -> str:
+    # A public address (PUBLIC_URL) or one given by a parent process (APP_URL) wins over the local port.
+    return settings.public_url or os.environ.get("APP_URL") or f"http://127.0.0.1:{port}"
+
 
 def create_app(settings: Settings | None = None, start_worker: bool = True) -> Flask:
     settings = settings or load_settings()
@@ -49,9 +59,7 @@ def create_app(settings: Settings | None = None, start_worker: bool = True) -> F
     if settings.raw.get("database", {}).get("auto_migrate", True) and os.environ.get("AUTO_MIGRATE") != "0":
         upgrade_database(settings.database_url)
     engine = make_engine(settings.database_url)
-    port = settings.section("service").get("port", 5000)
-    local_url = os.environ.get("APP_URL", f"http://127.0.0.1:{port}")
-    base_url = settings.public_url or local_url
+    base_url = _own_address(settings, settings.section("service").get("port", 5000))
     runtime = Runtime(
         settings=settings,
         sessions=make_session_factory(engine),

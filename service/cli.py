@@ -39,6 +39,7 @@ def serve(port, simulator):
     runtime = _runtime()
     settings = runtime.settings
     port = port or settings.section("service").get("port", 5000)
+    runtime.listen_on(port)
     progress = stack.Progress()
     model = stack.ensure_model(progress)
     log_dir = settings.var_dir / "logs"

@@ -222,6 +222,8 @@ def _affirm(turn: Turn, pending: dict, intent: str, confidence: float) -> None:
     if kind == "clarify_yes":
         kind = pending.get("then")
 
+    if kind in ("cancel_visit", "move_visit") and visit and _operative_at_the_door(turn, visit):
+        return
     if kind == "cancel_visit" and visit:
         cancel_visit(turn.session, visit, turn.actor(), turn.message.id)
         turn.task("visit_cancelled", "Tenant cancelled by text; offer a new date.", visit=visit)
@@ -273,6 +275,8 @@ def _cancel(turn: Turn, pending: dict, intent: str, confidence: float) -> None:
     if visit is None:
         _no_visit_or_pick(turn, then="cancel_visit")
         return
+    if _operative_at_the_door(turn, visit):
+        return
     turn.set_focus(visit)
     turn.set_pending("cancel_visit", visit_id=visit.id)
     turn.say("ask_cancel", **turn.describe(visit))
@@ -283,6 +287,8 @@ def _rebook(turn: Turn, pending: dict, intent: str, confidence: float) -> None:
     visit = (_visit_by_id(turn, pending.get("visit_id"), rebooking=True) if rebooking else None) or _focus_visit(turn)
     if visit is None:
         _no_visit_or_pick(turn, then="ask_time")
+        return
+    if _operative_at_the_door(turn, visit):
         return
     wanted = turn.when_wanted()
     if wanted:
@@ -335,6 +341,24 @@ def _nobody_came(turn: Turn, pending: dict, intent: str, confidence: float) -> N
     if operatives.record_missed(turn.session, visit, turn.actor(), turn.now, reason, turn.message.id):
         turn.task("missed_by_provider", reason, visit=visit)
     apologise_for_missed_visit(turn, visit)
+
+
+def _operative_at_the_door(turn: Turn, visit: Visit) -> bool:
+    """Once the operative says they have arrived, a cancel or move by text is for people to sort out.
+
+    Moving the visit then would wipe the arrival from the record and leave the
+    operative knocking; instead the operative sees the tenant's words and an
+    officer gets a task.
+    """
+    if visit.operative_status != "arrived" or not visit.is_open:
+        return False
+    operatives.relay_to_operative(turn.session, visit, turn.message, turn.now, kind=operatives.CHANGE_AT_DOOR)
+    turn.task(
+        "change_at_door", "The operative has arrived and the tenant asks to cancel or move the visit.", visit=visit
+    )
+    turn.set_pending(None)
+    turn.say("on_way_told", operative=operative_name(visit, turn.locale))
+    return True
 
 
 def _later_today(turn: Turn) -> Visit | None:
@@ -560,6 +584,8 @@ def _picks_a_slot(turn: Turn, pending: dict) -> bool:
     chosen = _slot_by_number(turn.text, slots) or _slot_by_words(turn, slots)
     if chosen is None:
         return False
+    if _operative_at_the_door(turn, visit):
+        return True
     # Echo the choice in words and wait for an explicit yes before moving anything.
     turn.set_pending("move_visit", visit_id=visit.id, slot=chosen.as_dict())
     turn.say(
@@ -653,6 +679,8 @@ def _offer_slots_for(turn: Turn, visit: Visit | None, wanted) -> None:
 
 
 def _move(turn: Turn, visit: Visit, slot: Slot) -> None:
+    if _operative_at_the_door(turn, visit):
+        return
     try:
         with turn.session.begin_nested():
             move_visit(turn.session, visit, slot, turn.actor(), turn.settings, turn.now, turn.message.id)

@@ -67,6 +67,7 @@ EVENT_LABELS = {
     "running_late": "Operative running late",
     "arrived": "Operative arrived",
     "tenant_not_in": "Tenant said they could not be in",
+    "change_at_door": "Tenant asked to cancel or move while the operative was there",
 }
 ACTORS = {"tenant": "tenant", "assistant": "assistant", "system": "booking system"}
 

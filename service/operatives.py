@@ -28,7 +28,12 @@ EVENT_FOR = {"finished": "completed"}
 NO_ACCESS_OFF_SLOT = "no_access_off_slot"
 MISSED = "missed_by_provider"
 TENANT_NOT_IN = "tenant_not_in"
-CANNOT_BE_IN = "The tenant says they cannot be in now."
+CHANGE_AT_DOOR = "change_at_door"
+# What the operative's app shows for each kind of tenant reply kept on the visit.
+RELAYED = {
+    TENANT_NOT_IN: ("cannot_make_it", "The tenant says they cannot be in now."),
+    CHANGE_AT_DOOR: ("change_request", "The tenant asks to cancel or move the visit; an officer will follow up."),
+}
 # config.yml `operatives:` may override these.
 DEFAULTS = {
     # A slot that ended this long ago with nobody at the door is a visit we missed.
@@ -297,9 +302,9 @@ def latest_due_visit(session: Session, tenant_id: int, now: datetime) -> Visit |
 # What the tenant said, for the operative.
 
 
-def relay_to_operative(session: Session, visit: Visit, message: Message, now: datetime) -> None:
+def relay_to_operative(session: Session, visit: Visit, message: Message, now: datetime, kind=TENANT_NOT_IN) -> None:
     """The tenant's reply, kept on the visit so the operative's app sees it (GET /api/v1/visits/<ref>)."""
-    record(session, visit, TENANT_NOT_IN, "tenant", message_id=message.id, at=now)
+    record(session, visit, kind, "tenant", message_id=message.id, at=now)
 
 
 def replies_for_operative(session: Session, visit: Visit) -> list[dict]:
@@ -315,11 +320,13 @@ def replies_for_operative(session: Session, visit: Visit) -> list[dict]:
     if set_off is None:
         return []
     rows = session.execute(
-        select(VisitEvent.at, Message.body)
+        select(VisitEvent.at, VisitEvent.status, Message.body)
         .join(Message, Message.id == VisitEvent.message_id)
-        .where(VisitEvent.visit_id == visit.id, VisitEvent.status == TENANT_NOT_IN, VisitEvent.id > set_off)
+        .where(VisitEvent.visit_id == visit.id, VisitEvent.status.in_(RELAYED), VisitEvent.id > set_off)
         .order_by(VisitEvent.id)
     ).all()
-    return [
-        {"at": row.at.isoformat(), "kind": "cannot_make_it", "summary": CANNOT_BE_IN, "text": row.body} for row in rows
-    ]
+    replies = []
+    for row in rows:
+        kind, summary = RELAYED[row.status]
+        replies.append({"at": row.at.isoformat(), "kind": kind, "summary": summary, "text": row.body})
+    return replies

@@ -124,3 +124,34 @@ def test_an_opt_out_right_after_a_reminder_asks_an_officer_to_call(runtime, live
     assert tenant_says(live_app, "STOP", OptOutType="STOP") == []
     with transaction(runtime.sessions) as session:
         assert "opted_out_after_reminder" in session.scalars(select(OfficerTask.kind)).all()
+
+
+def test_serve_on_another_port_has_twilio_report_to_that_port(runtime, live_app, monkeypatch):
+    import waitress
+
+    import app as app_module
+    from service import stack
+
+    # Only the addresses are under test: no Rasa, action server or web server is started.
+    started = []
+    monkeypatch.setattr(stack, "ensure_model", lambda progress: "model.tar.gz")
+    monkeypatch.setattr(stack, "start_action_server", lambda port, app_url, *rest: started.append(app_url))
+    monkeypatch.setattr(stack, "start_rasa_server", lambda *args, **kwargs: None)
+    monkeypatch.setattr(stack, "stop", lambda processes: None)
+    monkeypatch.setattr(app_module, "start_recovery", lambda runtime: None)
+    monkeypatch.setattr(waitress, "create_server", lambda *args, **kwargs: _ServerThatStopsAtOnce())
+    monkeypatch.delenv("APP_URL")
+    monkeypatch.setattr(runtime, "status_callback_url", runtime.status_callback_url)
+    monkeypatch.setattr(runtime, "base_url", runtime.base_url)
+
+    result = live_app.test_cli_runner().invoke(args=["serve", "--no-simulator", "--port", "5123"])
+
+    assert result.exit_code == 0, result.output
+    assert started == ["http://127.0.0.1:5123"]
+    assert runtime.status_callback_url == "http://127.0.0.1:5123/twilio/status"
+    assert runtime.base_url == "http://127.0.0.1:5123"
+
+
+class _ServerThatStopsAtOnce:
+    def run(self):
+        return None

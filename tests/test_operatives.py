@@ -358,6 +358,27 @@ def test_im_not_in_reaches_the_operative_and_the_office_and_the_tenant_can_reboo
     assert "I can offer these times for your gas safety check:" in offer and "Thu 16 May" in offer
 
 
+def test_once_the_operative_has_arrived_a_move_or_cancel_by_text_goes_to_people(frozen, client, key, visit):
+    turn(frozen, "thursday afternoon", "action_rebook")
+    assert turn(frozen, "1", "action_fallback").startswith("Just to check: move your gas safety check to")
+    report(client, key, {"status": "on_my_way", "eta": "10:05"})
+    at(frozen, london(2024, 5, 14, 10, 5))
+    report(client, key, {"status": "arrived"})
+
+    # The move agreed before the knock, a cancel and a new request all reach the operative and an officer.
+    told = "Thank you for letting us know. We have passed your message on to Priya and our team."
+    assert turn(frozen, "yes", "action_affirm") == told
+    assert turn(frozen, "cancel it", "action_cancel") == told
+    assert turn(frozen, "friday morning instead", "action_rebook") == told
+
+    kept = get_visit(frozen, visit.id)
+    assert (kept.slot_start, kept.status, kept.operative_status) == (SLOT, "booked", "arrived")
+    assert tasks(frozen) == ["change_at_door"] * 3
+    relayed = look_up(client, key).get_json()["tenant_replies"]
+    assert [item["text"] for item in relayed] == ["yes", "cancel it", "friday morning instead"]
+    assert {item["kind"] for item in relayed} == {"change_request"}
+
+
 def test_cant_make_it_with_a_day_named_gets_real_slots_straight_away(frozen, client, key, visit):
     report(client, key, {"status": "on_my_way", "eta": "10:40"})
     reply = turn(frozen, "can't make it now, can you come thursday afternoon", "action_cannot_make_it")

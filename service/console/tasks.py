@@ -43,6 +43,7 @@ LABELS = {
     "erasure": "Tenant's notes deleted at their request",
     "missed_by_provider": "We missed a visit: rebook",
     "tenant_not_in": "Tenant cannot be in: tell the operative",
+    "change_at_door": "Tenant asks to cancel or move while the operative is there",
     "visit_disputed": "Tenant says nobody came, operative reported a visit",
     "nobody_came": "Tenant says nobody came",
     "escalated": "Escalated to the specialist team",
