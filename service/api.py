@@ -7,7 +7,7 @@
 
 The key goes in `Authorization: Bearer <key>` (see api_keys.py). No key, or one
 we do not know: 401. A key without the scope: 403. A body we cannot use: 400
-saying what to send. An unknown reference: 404. A visit already over: 409.
+saying what to send. An unknown reference: 404. A visit already over, or a report days from its slot: 409.
 The answers carry no tenant name, address or phone number.
 """
 

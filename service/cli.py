@@ -40,17 +40,25 @@ def serve(port, simulator):
     settings = runtime.settings
     port = port or settings.section("service").get("port", 5000)
     runtime.listen_on(port)
+    with_simulator = settings.use_simulator and simulator
+    sim_port = int(settings.simulator_url.rsplit(":", 1)[1]) if with_simulator else None
+    rasa_port = int(settings.rasa_url.rsplit(":", 1)[1])
+    rasa_count = int(settings.section("rasa").get("servers", 2)) if settings.scaled else 1
+    _require_free_ports(
+        {port: "the web app: service.port in config.yml, or serve --port"}
+        | ({sim_port: "the Twilio simulator: twilio.simulator_port"} if with_simulator else {})
+        | {rasa_port + index: "Rasa: the port in rasa.url, and the ones after it" for index in range(rasa_count)}
+        | {settings.action_server_port: "Rasa's action server: rasa.action_server_port"}
+    )
     progress = stack.Progress()
     model = stack.ensure_model(progress)
     log_dir = settings.var_dir / "logs"
 
-    if settings.use_simulator and simulator:
-        sim_port = int(settings.simulator_url.rsplit(":", 1)[1])
+    if with_simulator:
         SimulatorServer(settings.twilio_auth_token, port=sim_port).start()
         progress.note(f"✓ Twilio simulator on http://127.0.0.1:{sim_port} (no Twilio credentials set)")
 
     action_port = settings.action_server_port
-    rasa_port = int(settings.rasa_url.rsplit(":", 1)[1])
     action_url = f"http://127.0.0.1:{action_port}/webhook"
     processes = [stack.start_action_server(action_port, f"http://127.0.0.1:{port}", settings.assistant_token, log_dir)]
     if settings.scaled:
@@ -146,6 +154,16 @@ def _require_redis(url: str) -> None:
         raise click.ClickException(problem) from error
     finally:
         connection.close()
+
+
+def _require_free_ports(ports: dict[int, str]) -> None:
+    """Fail at once, naming the setting to change, rather than after a minute of start-up."""
+    for port, what in ports.items():
+        if stack.port_in_use(port):
+            raise click.ClickException(
+                f"Port {port} ({what}) is in use by another program, perhaps another copy of this service. "
+                "Stop it, or choose free ports in config.yml (or a copy named by ASSISTANT_CONFIG)."
+            )
 
 
 def _started_notes(progress, port: int) -> None:

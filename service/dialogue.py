@@ -32,7 +32,10 @@ LONDON = ZoneInfo("Europe/London")
 REBOOKABLE = "no_access"
 # Below this an "affirm" is checked back with the tenant rather than acted on.
 AFFIRM_CERTAINTY = 0.75
-CHOICE_PATTERN = re.compile(r"^\s*(?:no\.?|number|option)?\s*([1-9])\s*[.)!]*\s*$", re.IGNORECASE)
+# \d is any script's digit (٢, ۲, ২...): int() reads them all.
+CHOICE_PATTERN = re.compile(r"^\s*(?:no\.?|number|option)?\s*(\d)\s*[.)!]*\s*$", re.IGNORECASE)
+# Questions answered by a number from a list we sent.
+NUMBERED_LISTS = ("pick_slot", "pick_visit", "menu")
 # "the second one", "last": how people refer back to a short numbered list.
 ORDINALS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "last": -1}
 VISIT_TYPE_WORDS = {
@@ -225,8 +228,12 @@ def _affirm(turn: Turn, pending: dict, intent: str, confidence: float) -> None:
     if kind in ("cancel_visit", "move_visit") and visit and _operative_at_the_door(turn, visit):
         return
     if kind == "cancel_visit" and visit:
+        on_the_way = visit.operative_status in operatives.ON_THE_WAY
         cancel_visit(turn.session, visit, turn.actor(), turn.message.id)
-        turn.task("visit_cancelled", "Tenant cancelled by text; offer a new date.", visit=visit)
+        if on_the_way:
+            _tell_operative_on_the_way(turn, visit, "cancelled")
+        else:
+            turn.task("visit_cancelled", "Tenant cancelled by text; offer a new date.", visit=visit)
         turn.set_pending(None)
         turn.say("cancelled", **turn.describe(visit))
         return
@@ -237,9 +244,23 @@ def _affirm(turn: Turn, pending: dict, intent: str, confidence: float) -> None:
         turn.say("offer_slots_pick")
         return
 
-    visit = visit if kind in ("confirm_visit",) else _focus_visit(turn)
+    if kind == "ask_time":
+        # "Yes please" to "what time would suit you better?" names no time and agrees to nothing.
+        target = _visit_by_id(turn, pending.get("visit_id"), rebooking=True) or _focus_visit(turn)
+        if target:
+            _ask_new_time(turn, target)
+            return
+
+    visit = visit if kind == "confirm_visit" else _focus_visit(turn)
     if visit is None:
         _no_visit_or_pick(turn, then="confirm_visit")
+        return
+    if kind != "confirm_visit" and visit.status != "confirmed":
+        # A yes to no question of ours about this visit (the question was answered, or the visit
+        # changed since): a confirmed visit counts against the tenant at the door, so ask first.
+        turn.set_focus(visit)
+        turn.set_pending("clarify_yes", visit_id=visit.id, then="confirm_visit")
+        turn.say("clarify_yes", **turn.describe(visit))
         return
     _confirm(turn, visit)
 
@@ -328,13 +349,14 @@ def _nobody_came(turn: Turn, pending: dict, intent: str, confidence: float) -> N
     if visit.operative_status in operatives.ON_THE_WAY and visit.eta and visit.eta > turn.now:
         turn.say("on_way_still_coming", operative=operative_name(visit, turn.locale), eta=_clock(turn, visit.eta))
         return
-    if visit.slot_end > turn.now:
-        turn.say("nobody_came_not_yet", **turn.describe(visit))
-        return
     if visit.missed_by_provider_at is None and operatives.someone_came(visit):
-        # The operative reported being there: a person finds out what happened, nobody is blamed meanwhile.
+        # The operative reported being there (also earlier in a slot not yet over): a person finds
+        # out what happened, nobody is blamed meanwhile.
         turn.task("visit_disputed", "The tenant says nobody came, but the operative reported a visit.", visit=visit)
         turn.say("nobody_came_checking", **turn.describe(visit))
+        return
+    if visit.slot_end > turn.now:
+        turn.say("nobody_came_not_yet", **turn.describe(visit))
         return
 
     reason = "The tenant says nobody came, and no arrival was reported in the slot."
@@ -359,6 +381,23 @@ def _operative_at_the_door(turn: Turn, visit: Visit) -> bool:
     turn.set_pending(None)
     turn.say("on_way_told", operative=operative_name(visit, turn.locale))
     return True
+
+
+def _tell_operative_on_the_way(turn: Turn, visit: Visit, change: str) -> None:
+    """The visit was cancelled or moved while the operative drives to it: the office must stop them.
+
+    The tenant's words are kept for the operative's app as well; one open task per visit is
+    enough when "I'm not in" already made one.
+    """
+    operatives.relay_to_operative(turn.session, visit, turn.message, turn.now, kind=operatives.CHANGE_AT_DOOR)
+    already = turn.session.scalar(
+        select(OfficerTask.id).where(
+            OfficerTask.visit_id == visit.id, OfficerTask.kind == "tenant_not_in", OfficerTask.status == "open"
+        )
+    )
+    if already is None:
+        detail = f"The operative is on the way and the tenant {change} the visit by text: tell the operative."
+        turn.task("tenant_not_in", detail, visit=visit)
 
 
 def _later_today(turn: Turn) -> Visit | None:
@@ -435,7 +474,8 @@ def _request_human(turn: Turn, pending: dict, intent: str, confidence: float) ->
 
 
 def _hand_to_a_person(turn: Turn, reason: str, detail: str) -> None:
-    turn.task("handoff", detail)
+    # The task says why: "asked for a person" is not what an officer should read after a misunderstanding.
+    turn.task("handoff" if reason == "asked_for_person" else reason, detail)
     request_handoff(turn.conversation, reason, turn.now)
     turn.say("handoff")
     turn.conversation.holding_sent = True
@@ -452,7 +492,17 @@ def _stop(turn: Turn, pending: dict, intent: str, confidence: float) -> None:
 
 
 def _out_of_scope(turn: Turn, pending: dict, intent: str, confidence: float) -> None:
+    if pending.get("kind") in NUMBERED_LISTS:
+        # "Reply 3 to speak to someone" would clash with the list still waiting for a number.
+        turn.say("not_understood")
+        return
     turn.say("out_of_scope")
+    _offer_a_person(turn)
+
+
+def _offer_a_person(turn: Turn) -> None:
+    """After a text that says "Reply 3 to speak to someone", a 3 must do just that."""
+    turn.set_pending("menu", choices=[3])
 
 
 def _fallback(turn: Turn, pending: dict, intent: str, confidence: float) -> None:
@@ -539,6 +589,8 @@ def _answers_a_choice(turn: Turn, pending: dict) -> bool:
     choice = int(match.group(1))
 
     if kind == "menu":
+        if choice not in pending.get("choices", (1, 2, 3)):
+            return False
         visit = _visit_by_id(turn, pending.get("visit_id")) or _focus_visit(turn)
         if choice == 1 and visit:
             _confirm(turn, visit)
@@ -585,6 +637,9 @@ def _picks_a_slot(turn: Turn, pending: dict) -> bool:
     if chosen is None:
         return False
     if _operative_at_the_door(turn, visit):
+        return True
+    if chosen.start <= turn.now:
+        _offer_after_slot_passed(turn, visit)
         return True
     # Echo the choice in words and wait for an explicit yes before moving anything.
     turn.set_pending("move_visit", visit_id=visit.id, slot=chosen.as_dict())
@@ -681,6 +736,11 @@ def _offer_slots_for(turn: Turn, visit: Visit | None, wanted) -> None:
 def _move(turn: Turn, visit: Visit, slot: Slot) -> None:
     if _operative_at_the_door(turn, visit):
         return
+    if slot.start <= turn.now:
+        # Times offered yesterday can be answered today: a time already gone is never booked.
+        _offer_after_slot_passed(turn, visit)
+        return
+    on_the_way = visit.operative_status in operatives.ON_THE_WAY
     try:
         with turn.session.begin_nested():
             move_visit(turn.session, visit, slot, turn.actor(), turn.settings, turn.now, turn.message.id)
@@ -689,11 +749,18 @@ def _move(turn: Turn, visit: Visit, slot: Slot) -> None:
         wanted_end = slot.end + timedelta(hours=4)
         _offer_slots_for(turn, visit, _Window(slot.start, wanted_end))
         return
+    if on_the_way:
+        _tell_operative_on_the_way(turn, visit, "moved")
     turn.set_pending(None)
     turn.say("moved", **turn.describe(visit))
     if _offer_combined(turn, visit):
         return
     needs.maybe_ask(turn)
+
+
+def _offer_after_slot_passed(turn: Turn, visit: Visit) -> None:
+    turn.say("slot_passed")
+    _offer_slots_for(turn, visit, _Window(turn.now, turn.now + timedelta(days=7)))
 
 
 def _offer_combined(turn: Turn, visit: Visit) -> bool:
@@ -755,6 +822,7 @@ def _no_visit_or_pick(turn: Turn, then: str | None) -> None:
     if not visits:
         turn.set_pending(None)
         turn.say("no_visits")
+        _offer_a_person(turn)
         return
     turn.set_pending("pick_visit", visit_ids=[v.id for v in visits], then=then)
     turn.say("pick_visit")

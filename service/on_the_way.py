@@ -19,7 +19,6 @@ from service.visits import operative_name
 from store.db import transaction
 from store.models import Message, Visit, VisitFeedback
 
-TRAVEL_STATUSES = ("on_my_way", "running_late")
 MAX_LATE_TEXTS = 3
 
 
@@ -28,7 +27,7 @@ class UnknownVisit(LookupError):
 
 
 class NotToday(ValueError):
-    """ "On my way" for a visit whose slot is not within the day: a slip of the operative's app."""
+    """A report for a visit whose slot is not within the day: a slip of the operative's app."""
 
 
 def report(runtime, reference: str, report: operatives.Report, key_name: str) -> dict:
@@ -38,9 +37,11 @@ def report(runtime, reference: str, report: operatives.Report, key_name: str) ->
         visit = session.scalar(select(Visit).where(Visit.reference == reference).with_for_update())
         if visit is None:
             raise UnknownVisit(reference)
-        if report.status in TRAVEL_STATUSES and not _slot_is_near(visit, now, runtime.settings):
+        if not _slot_is_near(visit, now, runtime.settings):
+            # Days away from the slot is a slip of the app (or a visit moved since): recording an
+            # arrival or a finish then would close or blame a visit nobody has been to yet.
             slot = i18n.format_slot(visit.slot_start, visit.slot_end, "en")
-            raise NotToday(f"this visit is booked for {slot}: report on_my_way and running_late on the day")
+            raise NotToday(f"this visit is booked for {slot}: report on the day, or call the office")
         # Known before the report closes the visit: an agreed visit is a pre-booked attempt.
         booked_as_confirmed = visit.status == "confirmed"
         actor = f"operative:{key_name}"

@@ -46,7 +46,8 @@ def find_free_slots(
 ) -> list[Slot]:
     """Up to `limit` free slots for `visit`, those inside the wanted window first, then the nearest.
 
-    Never earlier than two hours from now, so an operative is not sent at no notice.
+    Never earlier than two hours from now, so an operative is not sent at no notice, and never
+    the visit's own time: a tenant asking to move wants another one.
     """
     earliest = now + timedelta(hours=2)
     length = timedelta(minutes=minutes)
@@ -61,7 +62,8 @@ def find_free_slots(
         for start, end in _working_windows(operative, horizon_start, horizon_end, closed):
             moment = _round_up(max(start, earliest))
             while moment + length <= end:
-                if not _overlaps(moment, moment + length, busy) and moment not in candidates:
+                taken = moment in candidates or moment == visit.slot_start
+                if not taken and not _overlaps(moment, moment + length, busy):
                     candidates[moment] = Slot(moment, moment + length, operative.id)
                 moment += STEP
 

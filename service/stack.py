@@ -9,6 +9,7 @@ once and rebuilt only when its inputs change.
 import hashlib
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -262,6 +263,13 @@ def start_action_server(port: int, app_url: str, token: str, log_dir: Path):
     env = rasa_env({"ASSISTANT_APP_URL": app_url, "ASSISTANT_TOKEN": token})
     command = [str(rasa_bin()), "run", "actions", "--actions", "bot.actions", "-p", str(port)]
     return spawn(command, env, log_dir / "actions.log")
+
+
+def port_in_use(port: int) -> bool:
+    """Something already listens on this local port."""
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 def spawn(command: list[str], env: dict, log_path: Path) -> subprocess.Popen:

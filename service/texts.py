@@ -91,6 +91,7 @@ TEXTS = {
     "requested_time_echo": N_("You asked for %(when)s."),
     "moved": N_("Done. Your %(visit)s is now on %(slot)s. We will send you a reminder before."),
     "slot_gone": N_("Sorry, that time has just been taken. Here are the nearest free times:"),
+    "slot_passed": N_("Sorry, that time has passed. Here are the next free times:"),
     "when_answer": N_("Your %(visit)s is on %(slot)s."),
     "who_answer": N_("%(operative)s will come for your %(visit)s on %(slot)s. They will show their ID card."),
     "duration_answer": N_("Your %(visit)s usually takes about %(length)s."),

@@ -16,7 +16,7 @@ from service import adjustments, i18n, messaging, reminders
 from service.visits import open_visits
 from store.db import transaction
 from store.models import Adjustment, Conversation, Message, OfficerTask, Reminder, Tenant, Visit
-from tests.factories import SENDER, create_operative, create_tenant, create_visit, london, new_sid
+from tests.factories import SENDER, booking_notice_sent, create_operative, create_tenant, create_visit, london, new_sid
 
 NOW = london(2024, 5, 13, 10, 0)  # Monday
 VISIT_AT = london(2024, 5, 20, 10, 0)  # the Monday after
@@ -197,6 +197,7 @@ def test_a_declined_note_is_not_kept_and_the_interrupted_question_still_stands(f
 def test_after_a_first_booking_the_assistant_asks_once_what_would_help(frozen):
     tenant = create_tenant(frozen, needs_asked=False)
     create_visit(frozen, tenant, VISIT_AT, now=NOW)
+    booking_notice_sent(frozen, NOW)
 
     confirmed = turn(frozen, "yes", "action_affirm")
     assert "is confirmed" in confirmed and i18n.render("ask_needs", "en") in confirmed
@@ -215,11 +216,14 @@ def test_after_a_first_booking_the_assistant_asks_once_what_would_help(frozen):
 def test_no_to_the_question_about_needs_is_thanked_and_not_asked_again(frozen):
     tenant = create_tenant(frozen, needs_asked=False)
     visit = create_visit(frozen, tenant, VISIT_AT, now=NOW)
+    booking_notice_sent(frozen, NOW)
     turn(frozen, "yes", "action_affirm")
     assert turn(frozen, "no thanks", "action_deny") == i18n.render("needs_none", "en")
     with transaction(frozen.sessions) as session:
         session.get(Visit, visit.id).status = "booked"
-    assert i18n.render("ask_needs", "en") not in turn(frozen, "yes", "action_affirm")
+    turn(frozen, "yes", "action_affirm")  # no question of ours is open: checked first
+    again = turn(frozen, "yes", "action_affirm")
+    assert "is confirmed" in again and i18n.render("ask_needs", "en") not in again
 
 
 def test_a_need_named_while_answering_the_question_goes_to_consent(frozen):
@@ -456,6 +460,21 @@ DISCREET_SAID = {
     "es": ("Mi pareja revisa mi teléfono", "de 10:00 a 14:00", "Piña"),
     "ar": ("زوجي يفتش هاتفي", "من 10:00 إلى 14:00", "برتقال"),
 }
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "my husband checks my phone, is it safe to text?",
+        "my wife reads my messages",
+        "my boyfriend goes through my phone",
+        "my ex looks at my phone",
+    ],
+)
+def test_someone_else_reading_the_tenants_phone_offers_discreet_contact_whoever_it_is(frozen, said):
+    tenant = create_tenant(frozen)
+    create_visit(frozen, tenant, VISIT_AT, now=NOW)
+    assert turn(frozen, said, "action_out_of_scope") == i18n.render("discreet_consent", "en")
 
 
 @pytest.mark.parametrize("language", list(DISCREET_SAID))

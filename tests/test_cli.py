@@ -6,8 +6,8 @@ from sqlalchemy import func, select
 
 from service.reminders import send_due_reminders
 from store.db import transaction
-from store.models import Reminder, Tenant, Visit
-from tests.factories import create_operative, create_tenant, create_visit, london, sent_to
+from store.models import Message, Reminder, Tenant, Visit
+from tests.factories import SENDER, create_operative, create_tenant, create_visit, london, new_sid, sent_to
 
 
 def visit_with_reminders_due(runtime):
@@ -138,6 +138,7 @@ def test_serve_on_another_port_has_twilio_report_to_that_port(runtime, live_app,
     monkeypatch.setattr(stack, "start_action_server", lambda port, app_url, *rest: started.append(app_url))
     monkeypatch.setattr(stack, "start_rasa_server", lambda *args, **kwargs: None)
     monkeypatch.setattr(stack, "stop", lambda processes: None)
+    monkeypatch.setattr(stack, "port_in_use", lambda port: False)
     monkeypatch.setattr(app_module, "start_recovery", lambda runtime: None)
     monkeypatch.setattr(waitress, "create_server", lambda *args, **kwargs: _ServerThatStopsAtOnce())
     monkeypatch.delenv("APP_URL")
@@ -155,3 +156,52 @@ def test_serve_on_another_port_has_twilio_report_to_that_port(runtime, live_app,
 class _ServerThatStopsAtOnce:
     def run(self):
         return None
+
+
+def test_seed_demo_reset_clears_what_tenants_said_and_keeps_officers(runtime, live_app):
+    from service import messaging
+    from store.models import Officer, VisitReason
+
+    live_app.test_cli_runner().invoke(args=["seed-demo"])
+    create_officer = live_app.test_cli_runner().invoke(
+        args=[
+            "create-officer",
+            "--email",
+            "officer@example.org",
+            "--name",
+            "Ola Reed",
+            "--password",
+            "correct horse 42",
+        ]
+    )
+    assert create_officer.exit_code == 0, create_officer.output
+    form = {"From": "+447700900101", "To": SENDER, "Body": "I can't do Monday, I'm at work", "MessageSid": new_sid()}
+    message, _ = messaging.store_inbound(runtime, form)
+    assert messaging.answer_turn(runtime, message.conversation_id, message.id, "action_rebook", "rebook", 0.95)
+    with transaction(runtime.sessions) as session:
+        assert session.scalar(select(func.count()).select_from(VisitReason)) == 1  # it points at the message
+
+    result = live_app.test_cli_runner().invoke(args=["seed-demo", "--reset"])
+
+    assert result.exit_code == 0, result.output
+    assert "7 tenants" in result.output
+    with transaction(runtime.sessions) as session:
+        assert session.scalar(select(func.count()).select_from(VisitReason)) == 0
+        assert session.scalar(select(func.count()).select_from(Message)) == 0
+        assert session.scalar(select(Officer.name)) == "Ola Reed"
+
+
+def test_serve_names_the_setting_to_change_when_a_port_is_taken(runtime, live_app, monkeypatch):
+    from service import stack
+
+    started = []
+    monkeypatch.setattr(stack, "port_in_use", lambda port: port == 5124)
+    monkeypatch.setattr(stack, "ensure_model", lambda progress: started.append("model"))
+    monkeypatch.setattr(runtime, "status_callback_url", runtime.status_callback_url)
+    monkeypatch.setattr(runtime, "base_url", runtime.base_url)
+
+    result = live_app.test_cli_runner().invoke(args=["serve", "--no-simulator", "--port", "5124"])
+
+    assert result.exit_code != 0
+    assert "Port 5124 (the web app: service.port in config.yml, or serve --port) is in use" in result.output
+    assert started == []  # it stops before a minute of start-up, not after

@@ -34,15 +34,65 @@ def turn(runtime, text, action, confidence=0.95, phone="+447700900123", intent=N
         return "\n".join(session.scalars(select(Message.body).where(Message.reply_to_id == message.id)).all())
 
 
-def test_yes_confirms_the_only_open_visit(frozen):
+def test_yes_to_a_reminder_confirms_the_visit(frozen):
+    from service.reminders import send_due_reminders
+
+    tenant = create_tenant(frozen)
+    visit = create_visit(frozen, tenant, london(2024, 5, 20, 10), now=NOW - timedelta(days=3))
+    send_due_reminders(frozen, london(2024, 5, 13, 11))
+    reply = turn(frozen, "yes", "action_affirm")
+    assert reply.startswith("Thank you, your gas safety check on Mon 20 May, 10:00-11:00 is confirmed.")
+    assert get_visit(frozen, visit.id).status == "confirmed"
+
+
+def test_a_yes_to_no_question_about_the_visit_is_checked_before_it_counts(frozen):
     tenant = create_tenant(frozen)
     visit = create_visit(frozen, tenant, london(2024, 5, 14, 10), now=NOW)
     reply = turn(frozen, "yes", "action_affirm")
     assert (
-        reply == "Thank you, your gas safety check on Tue 14 May, 10:00-11:00 is confirmed. "
-        "We will remind you the evening before."
+        reply == "Just to check, is that a yes for your gas safety check on Tue 14 May, 10:00-11:00? Reply YES or NO."
     )
+    assert get_visit(frozen, visit.id).status == "booked"
+
+    reply = turn(frozen, "yes", "action_affirm")
+    assert reply.startswith("Thank you, your gas safety check on Tue 14 May, 10:00-11:00 is confirmed.")
     assert get_visit(frozen, visit.id).status == "confirmed"
+
+
+def test_yes_please_to_what_time_suits_you_keeps_asking_and_confirms_nothing(frozen):
+    tenant = create_tenant(frozen)
+    visit = create_visit(frozen, tenant, london(2024, 5, 14, 10), now=NOW)
+    assert turn(frozen, "I can't make that, can I change it?", "action_rebook").startswith("No problem.")
+    assert turn(frozen, "yes please", "action_affirm").startswith("No problem. What day and time would suit you")
+    assert get_visit(frozen, visit.id).status == "booked"
+
+
+def test_a_second_yes_after_a_cancel_does_not_confirm_the_other_visit(frozen):
+    tenant = create_tenant(frozen)
+    gas = create_visit(frozen, tenant, london(2024, 5, 14, 10), now=NOW)
+    repair = create_visit(frozen, tenant, london(2024, 5, 17, 10), visit_type="repair", now=NOW)
+    assert turn(frozen, "cancel the gas check", "action_cancel").startswith("Do you want us to cancel")
+    assert turn(frozen, "yes", "action_affirm").startswith("Your gas safety check")
+    reply = turn(frozen, "yes", "action_affirm")
+    assert reply.startswith("Just to check, is that a yes for your repair")
+    assert (get_visit(frozen, gas.id).status, get_visit(frozen, repair.id).status) == ("cancelled", "booked")
+
+
+def test_a_yes_to_cancel_after_the_visit_was_moved_elsewhere_names_the_new_time_and_changes_nothing(frozen):
+    from service.slots import Slot
+    from service.visits import move_visit
+
+    tenant = create_tenant(frozen)
+    visit = create_visit(frozen, tenant, london(2024, 5, 14, 10), now=NOW)
+    assert turn(frozen, "cancel please", "action_cancel").startswith("Do you want us to cancel")
+    with transaction(frozen.sessions) as session:
+        stored = session.get(Visit, visit.id)
+        new_slot = Slot(london(2024, 5, 15, 10), london(2024, 5, 15, 11), stored.operative_id)
+        move_visit(session, stored, new_slot, "system", frozen.settings, NOW, agreed=False)
+
+    reply = turn(frozen, "yes", "action_affirm")
+    assert reply.startswith("Just to check, is that a yes for your gas safety check on Wed 15 May, 10:00-11:00?")
+    assert get_visit(frozen, visit.id).status == "booked"
 
 
 def test_a_doubtful_yes_is_checked_before_anything_changes(frozen):
@@ -136,6 +186,15 @@ def test_two_misunderstandings_bring_the_numbered_menu(frozen):
     menu = turn(frozen, "hmm", "action_fallback")
     assert "1. Confirm my visit" in menu and "2. Change my visit" in menu and "3. Speak to someone" in menu
     assert "is confirmed" in turn(frozen, "1", "action_fallback")
+
+
+def test_when_even_the_menu_does_not_help_a_person_takes_over_with_a_task_that_says_why(frozen):
+    create_tenant(frozen)
+    turn(frozen, "gud", "action_fallback")
+    assert "3. Speak to someone" in turn(frozen, "hmm", "action_fallback")
+    assert turn(frozen, "???", "action_fallback").startswith("I have asked a member of our team to contact you.")
+    with transaction(frozen.sessions) as session:
+        assert session.scalars(select(OfficerTask.kind)).all() == ["not_understood"]
 
 
 def test_a_valid_message_after_the_menu_is_understood_and_resets_the_count(frozen):
@@ -295,3 +354,67 @@ def test_a_time_already_past_today_still_picks_the_offered_slot_on_a_later_day(f
     assert "Thu 16 May, 14:00-15:00" in turn(frozen, "can you do thursday afternoon instead?", "action_rebook")
     check = turn(frozen, "the 2pm one", "action_rebook")
     assert check.startswith("Just to check: move your gas safety check to Thu 16 May, 14:00-15:00"), check
+
+
+def test_a_time_offered_earlier_that_has_since_passed_is_never_booked(frozen):
+    tenant = create_tenant(frozen)
+    visit = create_visit(frozen, tenant, london(2024, 5, 20, 10), now=NOW)
+    assert "Tue 14 May" in turn(frozen, "can you do tuesday morning instead?", "action_rebook")
+
+    frozen.clock = lambda: london(2024, 5, 15, 9)  # the tenant answers the next day
+    reply = turn(frozen, "1", "action_fallback")
+    assert reply.startswith("Sorry, that time has passed. Here are the next free times:")
+    assert "Tue 14 May" not in reply and "1. " in reply
+    assert get_visit(frozen, visit.id).slot_start == london(2024, 5, 20, 10)
+
+    assert turn(frozen, "1", "action_fallback").startswith("Just to check: move your gas safety check to")
+    frozen.clock = lambda: london(2024, 5, 25, 9)  # and says yes days later
+    assert turn(frozen, "yes", "action_affirm").startswith("Sorry, that time has passed.")
+    assert get_visit(frozen, visit.id).slot_start == london(2024, 5, 20, 10)
+
+
+def test_reply_3_to_speak_to_someone_reaches_a_person(frozen):
+    create_tenant(frozen)
+    assert turn(frozen, "what's the weather like", "action_out_of_scope").endswith("Reply 3 to speak to someone.")
+    assert turn(frozen, "3", "action_fallback").startswith("I have asked a member of our team to contact you.")
+    with transaction(frozen.sessions) as session:
+        assert session.scalars(select(OfficerTask.kind)).all() == ["handoff"]
+
+
+def test_with_no_visits_reply_3_reaches_a_person_and_1_does_not_pretend_to_confirm(frozen):
+    create_tenant(frozen)
+    assert turn(frozen, "yes", "action_affirm").startswith("You have no visits booked with us at the moment.")
+    assert "I have asked a member of our team" not in turn(frozen, "1", "action_fallback")
+    turn(frozen, "when is it", "action_answer_question")
+    assert turn(frozen, "3", "action_fallback").startswith("I have asked a member of our team to contact you.")
+
+
+def test_an_off_topic_text_while_times_are_offered_keeps_the_list_and_its_numbers(frozen):
+    tenant = create_tenant(frozen)
+    visit = create_visit(frozen, tenant, london(2024, 5, 20, 10), now=NOW)
+    offer = turn(frozen, "can you do thursday afternoon instead?", "action_rebook")
+    third = next(line for line in offer.splitlines() if line.startswith("3. "))[3:]
+    reply = turn(frozen, "what's the weather like", "action_out_of_scope")
+    assert "Reply 3 to speak to someone" not in reply
+    assert (
+        turn(frozen, "3", "action_fallback")
+        == f"Just to check: move your gas safety check to {third}? Reply YES to confirm."
+    )
+    assert get_visit(frozen, visit.id).slot_start == london(2024, 5, 20, 10)
+
+
+@pytest.mark.parametrize("digit", ["٢", "۲", "২", "૨", "੨"])
+def test_a_choice_in_any_scripts_digits_picks_that_option(frozen, digit):
+    tenant = create_tenant(frozen)
+    create_visit(frozen, tenant, london(2024, 5, 20, 10), now=NOW)
+    offer = turn(frozen, "can you do thursday afternoon instead?", "action_rebook")
+    second = next(line for line in offer.splitlines() if line.startswith("2. "))[3:]
+    assert turn(frozen, digit, "action_fallback").startswith(f"Just to check: move your gas safety check to {second}?")
+
+
+def test_the_visits_own_time_is_never_offered_as_a_new_one(frozen):
+    tenant = create_tenant(frozen)
+    visit = create_visit(frozen, tenant, london(2024, 5, 16, 13), now=NOW)
+    offer = turn(frozen, "can you do Thursday afternoon instead?", "action_rebook")
+    assert "Thu 16 May" in offer and "13:00-14:00" not in offer
+    assert get_visit(frozen, visit.id).slot_start == london(2024, 5, 16, 13)

@@ -12,7 +12,16 @@ from sqlalchemy import select
 from service import adjustments, dialogue, messaging
 from store.db import transaction
 from store.models import Job, Message, OfficerTask, Operative, Property, Reminder, Tenant, Visit
-from tests.factories import SENDER, create_operative, create_tenant, create_visit, get_visit, london, new_sid
+from tests.factories import (
+    SENDER,
+    booking_notice_sent,
+    create_operative,
+    create_tenant,
+    create_visit,
+    get_visit,
+    london,
+    new_sid,
+)
 from tests.test_hms_api import ENGINEER, HOME, TENANT, VISIT, Api, make_key
 
 NOW = london(2024, 5, 13, 10, 0)  # Monday
@@ -358,6 +367,7 @@ def test_a_visit_the_hms_booked_gets_the_offer_when_the_tenant_confirms_it(froze
     tenant = create_tenant(frozen)
     visit = create_visit(frozen, tenant, london(2024, 5, 14, 10), now=NOW)
     add_job(frozen, tenant, kind="alarm_check", reference="ALARM-1")
+    booking_notice_sent(frozen, NOW)
 
     reply = turn(frozen, "yes", "action_affirm")
     assert reply.startswith("Thank you, your gas safety check on Tue 14 May, 10:00-11:00 is confirmed.")

@@ -356,6 +356,30 @@ def test_im_not_in_reaches_the_operative_and_the_office_and_the_tenant_can_reboo
 
     offer = turn(frozen, "thursday afternoon", "action_rebook")
     assert "I can offer these times for your gas safety check:" in offer and "Thu 16 May" in offer
+    turn(frozen, "1", "action_fallback")
+    assert turn(frozen, "yes", "action_affirm").startswith("Done.")
+    assert tasks(frozen) == ["tenant_not_in"]  # the office already knows to tell the operative
+
+
+def test_a_move_or_cancel_while_the_operative_is_on_the_way_tells_the_office_to_stop_them(frozen, client, key, visit):
+    report(client, key, {"status": "on_my_way", "eta": "10:40"})
+    at(frozen, london(2024, 5, 14, 9, 45))
+    turn(frozen, "cancel my visit", "action_cancel")
+    assert turn(frozen, "yes", "action_affirm").startswith("Your gas safety check")
+    assert get_visit(frozen, visit.id).status == "cancelled"
+    assert tasks(frozen) == ["tenant_not_in"]
+    relayed = look_up(client, key).get_json()["tenant_replies"]
+    assert [(item["kind"], item["text"]) for item in relayed] == [("change_request", "yes")]
+
+
+def test_a_move_while_the_operative_is_on_the_way_tells_the_office(frozen, client, key, visit):
+    report(client, key, {"status": "on_my_way", "eta": "10:40"})
+    at(frozen, london(2024, 5, 14, 9, 45))
+    turn(frozen, "can you do thursday afternoon instead", "action_rebook")
+    turn(frozen, "1", "action_fallback")
+    assert turn(frozen, "yes", "action_affirm").startswith("Done.")
+    assert tasks(frozen) == ["tenant_not_in"]
+    assert get_visit(frozen, visit.id).history[-1].status == "change_at_door"
 
 
 def test_once_the_operative_has_arrived_a_move_or_cancel_by_text_goes_to_people(frozen, client, key, visit):
@@ -506,6 +530,17 @@ def test_the_sweep_counts_arrival_well_outside_the_slot_as_ours(frozen, client, 
     assert "no_access" not in statuses
 
 
+def test_nobody_came_after_a_no_access_report_inside_the_slot_is_checked_by_a_person(frozen, client, key, visit):
+    at(frozen, london(2024, 5, 14, 10, 20))
+    assert report(client, key, {"status": "no_access"}).status_code == 200
+    at(frozen, london(2024, 5, 14, 10, 40))  # the slot is not over, but the operative has been and gone
+
+    reply = turn(frozen, "I was in all day, nobody knocked!", "action_nobody_came")
+    assert reply.startswith("Thank you for telling us, and sorry for the trouble. We are checking what happened")
+    assert "may still be on the way" not in reply
+    assert "visit_disputed" in tasks(frozen)
+
+
 def test_no_access_well_before_the_slot_is_ours_at_once(frozen, client, key, visit):
     at(frozen, london(2024, 5, 14, 8, 0))  # two hours early: the tenant had no reason to be in
     assert report(client, key, {"status": "no_access"}).get_json()["status"] == "booked"
@@ -592,6 +627,19 @@ def test_on_my_way_for_a_visit_next_week_is_refused_and_nobody_is_texted(frozen,
     create_visit(frozen, tenant, london(2024, 5, 21, 10), reference="GAS-2002", now=NOW - timedelta(days=10))
     answer = report(client, key, {"status": "on_my_way", "eta": "10:40"}, reference="GAS-2002")
     assert answer.status_code == 409 and "on the day" in answer.get_json()["error"]
+    assert sent_to(simulator, "+447700900124") == []
+
+
+@pytest.mark.parametrize("status", ["arrived", "finished", "no_access"])
+def test_arrived_finished_or_no_access_days_from_the_slot_are_refused_and_change_nothing(
+    frozen, client, key, simulator, status
+):
+    tenant = create_tenant(frozen, phone="+447700900124", name="Kofi Mensah")
+    visit = create_visit(frozen, tenant, london(2024, 5, 21, 10), reference="GAS-2002", now=NOW - timedelta(days=10))
+    answer = report(client, key, {"status": status}, reference="GAS-2002")
+    assert answer.status_code == 409 and "on the day" in answer.get_json()["error"]
+    kept = get_visit(frozen, visit.id)
+    assert (kept.status, kept.operative_status, kept.arrived_at) == ("booked", None, None)
     assert sent_to(simulator, "+447700900124") == []
 
 
