@@ -94,7 +94,9 @@ class RequestedTime:
     ``precision`` is "day" (a working day, or Monday-Friday for a week),
     "part_of_day" (morning, "after 2", ...) or "time" (an hour from a clock time);
     ``matched`` quotes the tenant's own words; ``ambiguous`` is True when a
-    reasonable reader could take those words two ways.
+    reasonable reader could take those words two ways. ``ruled_out`` is True
+    when every time named was negated ("I can't do Monday"): the window is
+    then the one the tenant does not want.
     """
 
     start: datetime
@@ -102,6 +104,7 @@ class RequestedTime:
     precision: str  # "day" | "part_of_day" | "time"
     matched: str
     ambiguous: bool
+    ruled_out: bool = False
 
 
 # ---------------------------------------------------------------------------
@@ -753,19 +756,24 @@ def _is_negated(text: _Text, start: int, floor: int, grammar: _Grammar) -> bool:
 
 
 def _choose(mentions: Iterable[_M], text: _Text, grammar: _Grammar) -> _M | None:
-    """The first mention not ruled out by "not"/"can't", or the first if all are.
+    return _choose_noting_negation(mentions, text, grammar)[0]
 
-    "cant make 2moro" still gives tomorrow: it is the only date we were told.
-    Stops reading at the answer, so a long message costs no more than it must.
+
+def _choose_noting_negation(mentions: Iterable[_M], text: _Text, grammar: _Grammar) -> tuple[_M | None, bool]:
+    """The first mention not ruled out by "not"/"can't", or the first if all are; and whether all are.
+
+    "cant make 2moro" still gives tomorrow: it is the only date we were told,
+    and the caller learns it was ruled out. Stops reading at the answer, so a
+    long message costs no more than it must.
     """
     first = None
     floor = 0
     for mention in mentions:
         if not _is_negated(text, mention.start, floor, grammar):
-            return mention
+            return mention, False
         first = first or mention
         floor = mention.end
-    return first
+    return first, first is not None
 
 
 def _beside(date: _DateMention, mention: _TimeMention, text: _Text) -> bool:
@@ -779,11 +787,20 @@ def _pick_times(
     times: Sequence[_TimeMention], date: _DateMention | None, text: _Text, grammar: _Grammar
 ) -> tuple[_TimeMention | None, _TimeMention | None]:
     """(exact, part): the clock or range asked for, and the part of the day."""
-    exact = _choose([m for m in times if m.kind != PART], text, grammar)
-    part = _choose([m for m in times if m.kind == PART and not m.anchored], text, grammar)
+    exact, part, _ = _pick_times_noting_negation(times, date, text, grammar)
+    return exact, part
+
+
+def _pick_times_noting_negation(
+    times: Sequence[_TimeMention], date: _DateMention | None, text: _Text, grammar: _Grammar
+) -> tuple[_TimeMention | None, _TimeMention | None, set[int]]:
+    """_pick_times, with the starts of the chosen mentions that were ruled out ("not after 2")."""
+    exact, exact_negated = _choose_noting_negation([m for m in times if m.kind != PART], text, grammar)
+    part, part_negated = _choose_noting_negation([m for m in times if m.kind == PART and not m.anchored], text, grammar)
     if part is None and date is not None:
         part = next((m for m in times if m.anchored and _beside(date, m, text)), None)
-    return exact, part
+    negated = {m.start for m, ruled_out in ((exact, exact_negated), (part, part_negated)) if m and ruled_out}
+    return exact, part, negated
 
 
 def _readings_within(exact: _TimeMention, part: _TimeMention | None) -> tuple[_Window, ...]:
@@ -918,6 +935,8 @@ class _Reading:
     date: _DateMention | None
     exact: _TimeMention | None
     part: _TimeMention | None
+    # Where the chosen mentions that a "not"/"can't" ruled out begin.
+    negated: frozenset[int] = frozenset()
 
 
 def _read(text: str, today: date, languages: tuple[str, ...]) -> tuple[_Text, _Grammar, _Reading]:
@@ -927,10 +946,13 @@ def _read(text: str, today: date, languages: tuple[str, ...]) -> tuple[_Text, _G
 
     times = _find_times_of_day(work, grammar, _Vocabulary(languages))
     without_times = work.blank([(mention.start, mention.end) for mention in times])
-    date_mention = _choose(_find_dates(without_times, languages, today, grammar), work, grammar)
+    dates = _find_dates(without_times, languages, today, grammar)
+    date_mention, date_negated = _choose_noting_negation(dates, work, grammar)
 
-    exact, part = _pick_times(times, date_mention, work, grammar)
-    return work, grammar, _Reading(date_mention, exact, part)
+    exact, part, negated = _pick_times_noting_negation(times, date_mention, work, grammar)
+    if date_negated:
+        negated.add(date_mention.start)
+    return work, grammar, _Reading(date_mention, exact, part, frozenset(negated))
 
 
 def _window_of(reading: _Reading) -> tuple[tuple[_Window, ...], str]:
@@ -967,7 +989,10 @@ def _requested_time(work: _Text, grammar: _Grammar, reading: _Reading, now: date
         days = _span_of_days(date_mention.data)
         if days is not None:
             start, end = _at(days[0], WORKING_DAY[0]), _at(days[1], WORKING_DAY[1])
-            return RequestedTime(start, end, "day", _quote(work, [date_mention]), False) if end > now else None
+            if end <= now:
+                return None
+            ruled_out = _all_negated(reading, [date_mention])
+            return RequestedTime(start, end, "day", _quote(work, [date_mention]), False, ruled_out)
 
     windows, precision = _window_of(reading)
     if date_mention is not None:
@@ -987,8 +1012,14 @@ def _requested_time(work: _Text, grammar: _Grammar, reading: _Reading, now: date
     if date_mention is not None:
         ambiguous = ambiguous or _next_weekday_in_doubt(date_mention, day, today, work, grammar)
         ambiguous = ambiguous or _numeric_date_in_doubt(date_mention, work)
-    matched = _quote(work, _used_mentions(reading))
-    return RequestedTime(start, end, precision, matched, ambiguous)
+    used = _used_mentions(reading)
+    return RequestedTime(start, end, precision, _quote(work, used), ambiguous, _all_negated(reading, used))
+
+
+def _all_negated(reading: _Reading, mentions: Sequence[_DateMention | _TimeMention | None]) -> bool:
+    """Every mention that shaped the answer was ruled out: a time the tenant cannot do, not one they asked for."""
+    used = [mention for mention in mentions if mention is not None]
+    return bool(used) and all(mention.start in reading.negated for mention in used)
 
 
 def parse_requested_time(text: str, now: datetime, languages: Sequence[str] = ("en",)) -> RequestedTime | None:

@@ -23,7 +23,7 @@ from service.handoff import request_handoff, with_a_person
 from service.languages import detect_language, language_by_code
 from service.slots import Slot, find_free_slots
 from service.visits import SlotTaken, cancel_visit, confirm_visit, move_visit, open_visits, operative_name
-from store.models import Conversation, Message, OfficerTask, Tenant, Visit
+from store.models import Conversation, Message, OfficerTask, Reminder, Tenant, Visit
 
 log = logging.getLogger(__name__)
 LONDON = ZoneInfo("Europe/London")
@@ -482,6 +482,10 @@ def _hand_to_a_person(turn: Turn, reason: str, detail: str) -> None:
 
 
 def _stop(turn: Turn, pending: dict, intent: str, confidence: float) -> None:
+    if turn.when_wanted() is not None:
+        # "Stop texting me at night" asks for other times, not for silence: a person arranges it.
+        _hand_to_a_person(turn, "contact_times", "The tenant asks us to text at other times, not to stop.")
+        return
     if turn.conversation.channel == "whatsapp":
         turn.tenant.whatsapp_opted_out = True
     else:
@@ -684,11 +688,21 @@ def _confirm(turn: Turn, visit: Visit) -> None:
         turn.say("already_confirmed", **turn.describe(visit))
         return
     confirm_visit(turn.session, visit, turn.actor(), turn.message.id)
-    turn.say("confirmed", **turn.describe(visit))
+    turn.say("confirmed" if _reminder_to_come(turn, visit) else "confirmed_no_reminder", **turn.describe(visit))
     # A visit the HMS booked is first agreed here: the place to offer other work at the home with it.
     if _offer_combined(turn, visit):
         return
     needs.maybe_ask(turn)
+
+
+def _reminder_to_come(turn: Turn, visit: Visit) -> bool:
+    """A reminder before the visit is still planned (the booking notice does not count)."""
+    plan = turn.settings.section("reminders").get("plan", [])
+    booking_notices = [step["kind"] for step in plan if step.get("on_booking")]
+    planned = select(Reminder.id).where(
+        Reminder.visit_id == visit.id, Reminder.status == "pending", Reminder.kind.not_in(booking_notices)
+    )
+    return turn.session.scalar(planned.limit(1)) is not None
 
 
 def _ask_new_time(turn: Turn, visit: Visit) -> None:
@@ -706,11 +720,17 @@ def _offer_slots_for(turn: Turn, visit: Visit | None, wanted) -> None:
         turn.session, turn.tenant.id, visit_type.get("minutes", 60), turn.settings.section("adjustments")
     )
     assistant = turn.settings.section("assistant")
+    avoid = None
+    if wanted.ruled_out:
+        # "I can't do Monday": offer the nearest times after it, none inside it.
+        avoid = (wanted.start, wanted.end)
+        wanted = _Window(wanted.end, wanted.end + timedelta(days=7))
     slots = find_free_slots(
         turn.session,
         visit,
         wanted.start,
         wanted.end,
+        avoid=avoid,
         now=turn.now,
         minutes=minutes,
         skill=visit_type.get("skill"),
@@ -815,6 +835,7 @@ class _Window:
     start: datetime
     end: datetime
     ambiguous: bool = False
+    ruled_out: bool = False
 
 
 def _no_visit_or_pick(turn: Turn, then: str | None) -> None:

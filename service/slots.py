@@ -43,11 +43,13 @@ def find_free_slots(
     limit: int = 3,
     search_days: int = 21,
     region: str = "ENG",
+    avoid: tuple[datetime, datetime] | None = None,
 ) -> list[Slot]:
     """Up to `limit` free slots for `visit`, those inside the wanted window first, then the nearest.
 
-    Never earlier than two hours from now, so an operative is not sent at no notice, and never
-    the visit's own time: a tenant asking to move wants another one.
+    Never earlier than two hours from now, so an operative is not sent at no notice, never
+    the visit's own time (a tenant asking to move wants another one), and never inside
+    `avoid`, a time the tenant said they cannot do.
     """
     earliest = now + timedelta(hours=2)
     length = timedelta(minutes=minutes)
@@ -63,6 +65,7 @@ def find_free_slots(
             moment = _round_up(max(start, earliest))
             while moment + length <= end:
                 taken = moment in candidates or moment == visit.slot_start
+                taken = taken or (avoid is not None and _overlaps(moment, moment + length, [avoid]))
                 if not taken and not _overlaps(moment, moment + length, busy):
                     candidates[moment] = Slot(moment, moment + length, operative.id)
                 moment += STEP

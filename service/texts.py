@@ -75,6 +75,8 @@ TEXTS = {
     ),
     # Answers about a visit.
     "confirmed": N_("Thank you, your %(visit)s on %(slot)s is confirmed. We will remind you the evening before."),
+    # When no reminder is still to come (the visit is later today): no promise we will not keep.
+    "confirmed_no_reminder": N_("Thank you, your %(visit)s on %(slot)s is confirmed."),
     "already_confirmed": N_("Thank you, your %(visit)s on %(slot)s is already confirmed."),
     "ask_cancel": N_("Do you want us to cancel your %(visit)s on %(slot)s? Reply YES to cancel it, or NO to keep it."),
     "cancelled": N_(

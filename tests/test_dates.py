@@ -315,6 +315,24 @@ def test_ambiguous_is_set_only_when_a_reader_could_take_it_two_ways(text, now, a
     assert parse_requested_time(text, now).ambiguous is ambiguous
 
 
+@pytest.mark.parametrize(
+    "text, ruled_out",
+    [
+        ("I can't do Monday, I'm at work", True),
+        ("not wednesday", True),
+        ("cant make 2moro", True),
+        ("can't do thursday morning", True),
+        ("can't do wednesday, thursday?", False),
+        ("I'm not in on Wednesday but Thursday is fine", False),
+        ("not before 10 on thursday", False),
+        ("thursday please", False),
+        ("no, thursday afternoon", False),
+    ],
+)
+def test_a_time_every_mention_of_which_is_negated_is_marked_ruled_out(text, ruled_out):
+    assert parse_requested_time(text, MONDAY_MORNING).ruled_out is ruled_out
+
+
 def test_next_tuesday_on_a_monday_resolves_to_the_coming_tuesday():
     result = parse_requested_time("next tuesday", MONDAY_MORNING)
 

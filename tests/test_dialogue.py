@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from service import messaging
 from store.db import transaction
-from store.models import Message, OfficerTask, Reminder, Visit
+from store.models import Message, OfficerTask, Reminder, Tenant, Visit
 from tests.factories import SENDER, create_operative, create_tenant, create_visit, get_visit, london, new_sid
 
 NOW = london(2024, 5, 13, 10, 0)  # Monday
@@ -418,3 +418,40 @@ def test_the_visits_own_time_is_never_offered_as_a_new_one(frozen):
     offer = turn(frozen, "can you do Thursday afternoon instead?", "action_rebook")
     assert "Thu 16 May" in offer and "13:00-14:00" not in offer
     assert get_visit(frozen, visit.id).slot_start == london(2024, 5, 16, 13)
+
+
+@pytest.mark.parametrize("said", ["I can't do Monday, I'm at work", "not monday", "nie mogę w poniedziałek"])
+def test_a_day_the_tenant_cannot_do_is_never_offered(frozen, said):
+    tenant = create_tenant(frozen)
+    visit = create_visit(frozen, tenant, london(2024, 5, 20, 10), now=NOW)  # next Monday
+    offer = turn(frozen, said, "action_rebook")
+    assert "I can offer these times for your gas safety check:" in offer
+    assert "Mon 20 May" not in offer
+    assert "Tue 21 May" in offer  # the nearest days after the one ruled out
+    assert get_visit(frozen, visit.id).slot_start == london(2024, 5, 20, 10)
+
+
+@pytest.mark.parametrize("said", ["please stop sending reminders at night", "stop texting me before 9am"])
+def test_stop_with_a_time_of_day_asks_for_other_times_and_keeps_texts_coming(frozen, said):
+    tenant = create_tenant(frozen)
+    reply = turn(frozen, said, "action_stop")
+    assert reply.startswith("I have asked a member of our team to contact you.")
+    with transaction(frozen.sessions) as session:
+        assert session.get(Tenant, tenant.id).sms_opted_out is False
+        assert session.scalars(select(OfficerTask.kind)).all() == ["contact_times"]
+
+
+def test_stop_on_its_own_words_still_opts_out(frozen):
+    tenant = create_tenant(frozen)
+    assert turn(frozen, "stop texting me", "action_stop").startswith("You will not get any more texts from us.")
+    with transaction(frozen.sessions) as session:
+        assert session.get(Tenant, tenant.id).sms_opted_out is True
+
+
+def test_a_visit_later_today_is_confirmed_without_promising_a_reminder(frozen):
+    tenant = create_tenant(frozen)
+    create_visit(frozen, tenant, london(2024, 5, 13, 15), now=NOW)  # this afternoon: every reminder has passed
+    turn(frozen, "yes", "action_affirm")
+    reply = turn(frozen, "yes", "action_affirm")
+    assert reply.startswith("Thank you, your gas safety check on Mon 13 May, 15:00-16:00 is confirmed.")
+    assert "remind" not in reply

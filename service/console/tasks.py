@@ -29,6 +29,7 @@ LABELS = {
     "adjustment": "Arrange what the tenant needs",
     "handoff": "The tenant asked for a person",
     "not_understood": "The assistant could not understand the tenant",
+    "contact_times": "Tenant asks to be texted at other times",
     "visit_cancelled": "Visit cancelled by the tenant: offer a new date",
     "opted_out_after_reminder": "Opted out just after a reminder: phone them",
     "tenant_opted_out": "Tenant asked for no more texts",
