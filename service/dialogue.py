@@ -772,7 +772,7 @@ def _move(turn: Turn, visit: Visit, slot: Slot) -> None:
     if on_the_way:
         _tell_operative_on_the_way(turn, visit, "moved")
     turn.set_pending(None)
-    turn.say("moved", **turn.describe(visit))
+    turn.say("moved" if _reminder_to_come(turn, visit) else "moved_no_reminder", **turn.describe(visit))
     if _offer_combined(turn, visit):
         return
     needs.maybe_ask(turn)

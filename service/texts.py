@@ -92,6 +92,7 @@ TEXTS = {
     "ask_move": N_("Just to check: move your %(visit)s to %(slot)s? Reply YES to confirm."),
     "requested_time_echo": N_("You asked for %(when)s."),
     "moved": N_("Done. Your %(visit)s is now on %(slot)s. We will send you a reminder before."),
+    "moved_no_reminder": N_("Done. Your %(visit)s is now on %(slot)s."),
     "slot_gone": N_("Sorry, that time has just been taken. Here are the nearest free times:"),
     "slot_passed": N_("Sorry, that time has passed. Here are the next free times:"),
     "when_answer": N_("Your %(visit)s is on %(slot)s."),

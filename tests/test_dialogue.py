@@ -455,3 +455,13 @@ def test_a_visit_later_today_is_confirmed_without_promising_a_reminder(frozen):
     reply = turn(frozen, "yes", "action_affirm")
     assert reply.startswith("Thank you, your gas safety check on Mon 13 May, 15:00-16:00 is confirmed.")
     assert "remind" not in reply
+
+
+def test_a_move_to_later_today_promises_no_reminder(frozen):
+    tenant = create_tenant(frozen)
+    create_visit(frozen, tenant, london(2024, 5, 20, 10), now=NOW)
+    assert "Mon 13 May" in turn(frozen, "can you come this afternoon instead?", "action_rebook")
+    turn(frozen, "1", "action_fallback")
+    reply = turn(frozen, "yes", "action_affirm")
+    assert reply.startswith("Done. Your gas safety check is now on Mon 13 May")
+    assert "reminder" not in reply

@@ -10,6 +10,7 @@ LONDON = ZoneInfo("Europe/London")
 REASONS = {
     "asked_for_person": "Asked for a person",
     "not_understood": "Assistant did not understand",
+    "contact_times": "Asks to be texted at other times",
     "officer_took_over": "Officer took over",
 }
 ACTIONS = {
