@@ -69,6 +69,13 @@ class RedisWorkQueue:
     conversation_mark_seconds = 30
     delivery_mark_seconds = 3600
 
+    def reachable(self) -> bool:
+        """Redis answers now (for /health: while it is away, messages are stored and swept up later)."""
+        try:
+            return bool(self.redis.ping())
+        except RedisError:
+            return False
+
     def submit_conversation(self, conversation_id: int) -> None:
         """Queue a look at this conversation: the job that runs next reads everything waiting."""
         key = _queued_key("conversation", conversation_id)

@@ -164,11 +164,15 @@ def _dependencies() -> dict:
     except SQLAlchemyError:
         log.exception("database check failed")
         database = "unavailable"
-    return {
+    found = {
         "database": database,
         "rasa": _rasa_state(runtime().rasa),
         "twilio": "simulator" if runtime().settings.use_simulator else "twilio",
     }
+    if runtime().settings.scaled:
+        # Scaled mode's job queue and Rasa's lock store.
+        found["redis"] = "ok" if runtime().worker.reachable() else "unavailable"
+    return found
 
 
 def _rasa_state(rasa) -> str:

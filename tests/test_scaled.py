@@ -274,10 +274,13 @@ def test_while_redis_restarts_messages_are_kept_and_answered_when_it_is_back(
     def post(body: str) -> str:
         return post_inbound(client, runtime, body)
 
+    assert client.get("/health").get_json()["redis"] == "ok"
     queued_then_lost = post("hello")  # queued, then Redis restarts and forgets the job
     stop_redis()
+    assert client.get("/health").get_json()["redis"] == "unavailable"
     while_down = post("are you there")  # Redis down: stored, not queued
     start_redis()
+    assert client.get("/health").get_json()["redis"] == "ok"
     assert runtime.worker.queue_length() == 0
 
     # The sweep finds both in the database and queues their conversation again; a worker answers.
