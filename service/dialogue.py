@@ -18,10 +18,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service import adjustments, i18n, identity, jobs, needs, operatives, reasons, satisfaction
-from service.dates import parse_requested_time
+from service.dates import parse_requested_time, parse_time_of_day_words
 from service.handoff import request_handoff, with_a_person
 from service.languages import detect_language, language_by_code
-from service.slots import Slot, find_free_slots
+from service.slots import MIN_NOTICE, Slot, find_free_slots
 from service.visits import SlotTaken, cancel_visit, confirm_visit, move_visit, open_visits, operative_name
 from store.models import Conversation, Message, OfficerTask, Reminder, Tenant, Visit
 
@@ -138,10 +138,16 @@ class Turn:
         `since` reads the words from another moment than now: "the 2pm one" about slots offered
         for a later day must not be dropped because 2pm today has passed.
         """
+        return parse_requested_time(self.text, since or self.now, languages=self._date_languages())
+
+    def names_a_time_of_day(self) -> bool:
+        """ "at night", "before 9am", "in the evenings": a time of day, whatever the date."""
+        return parse_time_of_day_words(self.text, languages=self._date_languages()) is not None
+
+    def _date_languages(self) -> tuple[str, ...]:
         spoken = [self.locale, detect_language(self.text, self.settings), "en"]
         languages = [language_by_code(self.settings, code) for code in spoken if code]
-        codes = tuple(dict.fromkeys(language.dateparser_code for language in languages if language))
-        return parse_requested_time(self.text, since or self.now, languages=codes or ("en",))
+        return tuple(dict.fromkeys(language.dateparser_code for language in languages if language)) or ("en",)
 
     @property
     def discreet(self) -> bool:
@@ -228,12 +234,10 @@ def _affirm(turn: Turn, pending: dict, intent: str, confidence: float) -> None:
     if kind in ("cancel_visit", "move_visit") and visit and _operative_at_the_door(turn, visit):
         return
     if kind == "cancel_visit" and visit:
-        on_the_way = visit.operative_status in operatives.ON_THE_WAY
+        if visit.operative_status in operatives.ON_THE_WAY:
+            _tell_operative_on_the_way(turn, visit, "cancelled the visit")
         cancel_visit(turn.session, visit, turn.actor(), turn.message.id)
-        if on_the_way:
-            _tell_operative_on_the_way(turn, visit, "cancelled")
-        else:
-            turn.task("visit_cancelled", "Tenant cancelled by text; offer a new date.", visit=visit)
+        turn.task("visit_cancelled", "Tenant cancelled by text; offer a new date.", visit=visit)
         turn.set_pending(None)
         turn.say("cancelled", **turn.describe(visit))
         return
@@ -254,6 +258,9 @@ def _affirm(turn: Turn, pending: dict, intent: str, confidence: float) -> None:
     visit = visit if kind == "confirm_visit" else _focus_visit(turn)
     if visit is None:
         _no_visit_or_pick(turn, then="confirm_visit")
+        return
+    if _operative_at_the_door(turn, visit):
+        # A "yes" after asking to cancel at the door must not turn into a confirmation.
         return
     if kind != "confirm_visit" and visit.status != "confirmed":
         # A yes to no question of ours about this visit (the question was answered, or the visit
@@ -311,6 +318,9 @@ def _rebook(turn: Turn, pending: dict, intent: str, confidence: float) -> None:
         return
     if _operative_at_the_door(turn, visit):
         return
+    if visit.operative_status in operatives.ON_THE_WAY:
+        # They must know before they knock, whether or not a new time is picked.
+        _tell_operative_on_the_way(turn, visit, "asked for another time")
     wanted = turn.when_wanted()
     if wanted:
         _offer_slots_for(turn, visit, wanted)
@@ -375,29 +385,32 @@ def _operative_at_the_door(turn: Turn, visit: Visit) -> bool:
     if visit.operative_status != "arrived" or not visit.is_open:
         return False
     operatives.relay_to_operative(turn.session, visit, turn.message, turn.now, kind=operatives.CHANGE_AT_DOOR)
-    turn.task(
-        "change_at_door", "The operative has arrived and the tenant asks to cancel or move the visit.", visit=visit
-    )
+    detail = "The operative has arrived and the tenant asks to cancel or move the visit."
+    _task_once(turn, "change_at_door", detail, visit)
     turn.set_pending(None)
     turn.say("on_way_told", operative=operative_name(visit, turn.locale))
     return True
 
 
 def _tell_operative_on_the_way(turn: Turn, visit: Visit, change: str) -> None:
-    """The visit was cancelled or moved while the operative drives to it: the office must stop them.
+    """The tenant cannot keep the visit the operative is driving to: the office must stop them.
 
-    The tenant's words are kept for the operative's app as well; one open task per visit is
-    enough when "I'm not in" already made one.
+    The tenant's words are kept for the operative's app as well.
     """
-    operatives.relay_to_operative(turn.session, visit, turn.message, turn.now, kind=operatives.CHANGE_AT_DOOR)
+    operatives.relay_to_operative(turn.session, visit, turn.message, turn.now)
+    detail = f"The operative is on the way and the tenant {change} by text: tell the operative."
+    _task_once(turn, "tenant_not_in", detail, visit)
+
+
+def _task_once(turn: Turn, kind: str, detail: str, visit: Visit) -> None:
+    """One open task of a kind per visit: a tenant's second text about it adds nothing to do."""
     already = turn.session.scalar(
         select(OfficerTask.id).where(
-            OfficerTask.visit_id == visit.id, OfficerTask.kind == "tenant_not_in", OfficerTask.status == "open"
+            OfficerTask.visit_id == visit.id, OfficerTask.kind == kind, OfficerTask.status == "open"
         )
     )
     if already is None:
-        detail = f"The operative is on the way and the tenant {change} the visit by text: tell the operative."
-        turn.task("tenant_not_in", detail, visit=visit)
+        turn.task(kind, detail, visit=visit)
 
 
 def _later_today(turn: Turn) -> Visit | None:
@@ -482,8 +495,9 @@ def _hand_to_a_person(turn: Turn, reason: str, detail: str) -> None:
 
 
 def _stop(turn: Turn, pending: dict, intent: str, confidence: float) -> None:
-    if turn.when_wanted() is not None:
+    if turn.names_a_time_of_day():
         # "Stop texting me at night" asks for other times, not for silence: a person arranges it.
+        # A date alone ("stop texting me, I'll call you tomorrow") is still a stop.
         _hand_to_a_person(turn, "contact_times", "The tenant asks us to text at other times, not to stop.")
         return
     if turn.conversation.channel == "whatsapp":
@@ -501,11 +515,18 @@ def _out_of_scope(turn: Turn, pending: dict, intent: str, confidence: float) -> 
         turn.say("not_understood")
         return
     turn.say("out_of_scope")
-    _offer_a_person(turn)
+    _offer_a_person(turn, pending)
 
 
-def _offer_a_person(turn: Turn) -> None:
-    """After a text that says "Reply 3 to speak to someone", a 3 must do just that."""
+def _offer_a_person(turn: Turn, pending: dict | None = None) -> None:
+    """After a text that says "Reply 3 to speak to someone", a 3 must do just that.
+
+    A question still open (cancel this visit?) stays open: a "yes" after an off-topic
+    text still answers it, and only a 3 is added.
+    """
+    if pending and pending.get("kind"):
+        turn.conversation.state = {**turn.state, "pending": {**pending, "person_on_3": True}}
+        return
     turn.set_pending("menu", choices=[3])
 
 
@@ -588,6 +609,9 @@ def _answers_a_choice(turn: Turn, pending: dict) -> bool:
     if kind == "pick_slot":
         return _picks_a_slot(turn, pending)
     match = CHOICE_PATTERN.match(turn.text or "")
+    if match and int(match.group(1)) == 3 and pending.get("person_on_3"):
+        _request_human(turn, pending, "request_human", 1.0)
+        return True
     if not match or kind not in ("menu", "pick_visit"):
         return False
     choice = int(match.group(1))
@@ -642,8 +666,8 @@ def _picks_a_slot(turn: Turn, pending: dict) -> bool:
         return False
     if _operative_at_the_door(turn, visit):
         return True
-    if chosen.start <= turn.now:
-        _offer_after_slot_passed(turn, visit)
+    if chosen.start < turn.now + MIN_NOTICE:
+        _offer_after_slot_passed(turn, visit, chosen)
         return True
     # Echo the choice in words and wait for an explicit yes before moving anything.
     turn.set_pending("move_visit", visit_id=visit.id, slot=chosen.as_dict())
@@ -756,11 +780,13 @@ def _offer_slots_for(turn: Turn, visit: Visit | None, wanted) -> None:
 def _move(turn: Turn, visit: Visit, slot: Slot) -> None:
     if _operative_at_the_door(turn, visit):
         return
-    if slot.start <= turn.now:
-        # Times offered yesterday can be answered today: a time already gone is never booked.
-        _offer_after_slot_passed(turn, visit)
+    if slot.start < turn.now + MIN_NOTICE:
+        # Times offered yesterday can be answered today: a time gone, or too close to reach, is never booked.
+        _offer_after_slot_passed(turn, visit, slot)
         return
-    on_the_way = visit.operative_status in operatives.ON_THE_WAY
+    if visit.operative_status in operatives.ON_THE_WAY:
+        # Before the move, which clears the day's progress: the relay belongs to this trip.
+        _tell_operative_on_the_way(turn, visit, "moved the visit")
     try:
         with turn.session.begin_nested():
             move_visit(turn.session, visit, slot, turn.actor(), turn.settings, turn.now, turn.message.id)
@@ -769,8 +795,6 @@ def _move(turn: Turn, visit: Visit, slot: Slot) -> None:
         wanted_end = slot.end + timedelta(hours=4)
         _offer_slots_for(turn, visit, _Window(slot.start, wanted_end))
         return
-    if on_the_way:
-        _tell_operative_on_the_way(turn, visit, "moved")
     turn.set_pending(None)
     turn.say("moved" if _reminder_to_come(turn, visit) else "moved_no_reminder", **turn.describe(visit))
     if _offer_combined(turn, visit):
@@ -778,8 +802,8 @@ def _move(turn: Turn, visit: Visit, slot: Slot) -> None:
     needs.maybe_ask(turn)
 
 
-def _offer_after_slot_passed(turn: Turn, visit: Visit) -> None:
-    turn.say("slot_passed")
+def _offer_after_slot_passed(turn: Turn, visit: Visit, slot: Slot) -> None:
+    turn.say("slot_passed" if slot.start <= turn.now else "slot_too_soon")
     _offer_slots_for(turn, visit, _Window(turn.now, turn.now + timedelta(days=7)))
 
 

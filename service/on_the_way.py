@@ -37,7 +37,7 @@ def report(runtime, reference: str, report: operatives.Report, key_name: str) ->
         visit = session.scalar(select(Visit).where(Visit.reference == reference).with_for_update())
         if visit is None:
             raise UnknownVisit(reference)
-        if not _slot_is_near(visit, now, runtime.settings):
+        if not _slot_is_near(visit, now, runtime.settings) or not _at_the_door_today(visit, report, now):
             # Days away from the slot is a slip of the app (or a visit moved since): recording an
             # arrival or a finish then would close or blame a visit nobody has been to yet.
             slot = i18n.format_slot(visit.slot_start, visit.slot_end, "en")
@@ -60,6 +60,13 @@ def report(runtime, reference: str, report: operatives.Report, key_name: str) ->
     # After commit, like reminders: a failed send is recorded on the message, with a task for an officer.
     texted = messaging.deliver(runtime, message_id) if message_id else False
     return {"visit_id": visit_id, "tenant_texted": texted}
+
+
+def _at_the_door_today(visit: Visit, report: operatives.Report, now: datetime) -> bool:
+    """Arrived, finished or no access only from the slot's own day (London time), not the evening before."""
+    if report.status in operatives.ON_THE_WAY:
+        return True
+    return now.astimezone(operatives.LONDON).date() >= visit.slot_start.astimezone(operatives.LONDON).date()
 
 
 def _slot_is_near(visit: Visit, now: datetime, settings) -> bool:

@@ -31,6 +31,10 @@ class Slot:
         return cls(datetime.fromisoformat(data["start"]), datetime.fromisoformat(data["end"]), data["operative_id"])
 
 
+# No visit is booked sooner than this from now: an operative is not sent at no notice.
+MIN_NOTICE = timedelta(hours=2)
+
+
 def find_free_slots(
     session: Session,
     visit: Visit,
@@ -51,7 +55,7 @@ def find_free_slots(
     the visit's own time (a tenant asking to move wants another one), and never inside
     `avoid`, a time the tenant said they cannot do.
     """
-    earliest = now + timedelta(hours=2)
+    earliest = now + MIN_NOTICE
     length = timedelta(minutes=minutes)
     operatives = _capable_operatives(session, skill)
     horizon_start = max(earliest, wanted_start - timedelta(days=3))

@@ -95,6 +95,7 @@ TEXTS = {
     "moved_no_reminder": N_("Done. Your %(visit)s is now on %(slot)s."),
     "slot_gone": N_("Sorry, that time has just been taken. Here are the nearest free times:"),
     "slot_passed": N_("Sorry, that time has passed. Here are the next free times:"),
+    "slot_too_soon": N_("Sorry, that time is now too soon for us to get to you. Here are the next free times:"),
     "when_answer": N_("Your %(visit)s is on %(slot)s."),
     "who_answer": N_("%(operative)s will come for your %(visit)s on %(slot)s. They will show their ID card."),
     "duration_answer": N_("Your %(visit)s usually takes about %(length)s."),

@@ -465,3 +465,40 @@ def test_a_move_to_later_today_promises_no_reminder(frozen):
     reply = turn(frozen, "yes", "action_affirm")
     assert reply.startswith("Done. Your gas safety check is now on Mon 13 May")
     assert "reminder" not in reply
+
+
+def test_an_off_topic_text_keeps_the_cancel_question_open_and_3_still_reaches_a_person(frozen):
+    tenant = create_tenant(frozen)
+    visit = create_visit(frozen, tenant, london(2024, 5, 20, 10), now=NOW)
+    assert "Reply YES to cancel it" in turn(frozen, "I need to cancel my gas check", "action_cancel")
+    assert turn(frozen, "what's the football score tonight?", "action_out_of_scope").endswith(
+        "Reply 3 to speak to someone."
+    )
+    assert turn(frozen, "yes", "action_affirm").startswith("Your gas safety check")
+    assert get_visit(frozen, visit.id).status == "cancelled"
+
+    other = create_tenant(frozen, phone="+447700900456", name="Dylan Price")
+    create_visit(frozen, other, london(2024, 5, 21, 10), now=NOW)
+    turn(frozen, "cancel it", "action_cancel", phone="+447700900456")
+    turn(frozen, "how do I pay my rent?", "action_out_of_scope", phone="+447700900456")
+    assert turn(frozen, "3", "action_fallback", phone="+447700900456").startswith("I have asked a member of our team")
+
+
+def test_stop_with_a_date_but_no_time_of_day_still_opts_out(frozen):
+    tenant = create_tenant(frozen)
+    turn(frozen, "stop texting me, I'll call you tomorrow", "action_stop")
+    with transaction(frozen.sessions) as session:
+        assert session.get(Tenant, tenant.id).sms_opted_out is True
+
+
+def test_a_time_offered_earlier_that_is_now_too_close_to_reach_is_not_booked(frozen):
+    tenant = create_tenant(frozen)
+    visit = create_visit(frozen, tenant, london(2024, 5, 20, 10), now=NOW)
+    offer = turn(frozen, "can you do tuesday morning instead?", "action_rebook")
+    first = next(line for line in offer.splitlines() if line.startswith("1. "))
+    assert "Tue 14 May, 08:00" in first
+
+    frozen.clock = lambda: london(2024, 5, 14, 7, 30)  # half an hour before it
+    reply = turn(frozen, "1", "action_fallback")
+    assert reply.startswith("Sorry, that time is now too soon for us to get to you. Here are the next free times:")
+    assert get_visit(frozen, visit.id).slot_start == london(2024, 5, 20, 10)

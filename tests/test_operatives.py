@@ -367,19 +367,27 @@ def test_a_move_or_cancel_while_the_operative_is_on_the_way_tells_the_office_to_
     turn(frozen, "cancel my visit", "action_cancel")
     assert turn(frozen, "yes", "action_affirm").startswith("Your gas safety check")
     assert get_visit(frozen, visit.id).status == "cancelled"
-    assert tasks(frozen) == ["tenant_not_in"]
+    # Stop the operative, and still offer the tenant a new date.
+    assert tasks(frozen) == ["tenant_not_in", "visit_cancelled"]
     relayed = look_up(client, key).get_json()["tenant_replies"]
-    assert [(item["kind"], item["text"]) for item in relayed] == [("change_request", "yes")]
+    assert [(item["kind"], item["text"]) for item in relayed] == [("cannot_make_it", "yes")]
 
 
 def test_a_move_while_the_operative_is_on_the_way_tells_the_office(frozen, client, key, visit):
     report(client, key, {"status": "on_my_way", "eta": "10:40"})
     at(frozen, london(2024, 5, 14, 9, 45))
     turn(frozen, "can you do thursday afternoon instead", "action_rebook")
+    # Told at once, before any new time is picked: they must know before they knock.
+    assert tasks(frozen) == ["tenant_not_in"]
+    assert [item["text"] for item in look_up(client, key).get_json()["tenant_replies"]] == [
+        "can you do thursday afternoon instead"
+    ]
+
     turn(frozen, "1", "action_fallback")
     assert turn(frozen, "yes", "action_affirm").startswith("Done.")
     assert tasks(frozen) == ["tenant_not_in"]
-    assert get_visit(frozen, visit.id).history[-1].status == "change_at_door"
+    statuses = [event.status for event in get_visit(frozen, visit.id).history]
+    assert statuses.index("tenant_not_in") < statuses.index("moved")
 
 
 def test_once_the_operative_has_arrived_a_move_or_cancel_by_text_goes_to_people(frozen, client, key, visit):
@@ -395,11 +403,14 @@ def test_once_the_operative_has_arrived_a_move_or_cancel_by_text_goes_to_people(
     assert turn(frozen, "cancel it", "action_cancel") == told
     assert turn(frozen, "friday morning instead", "action_rebook") == told
 
+    # A yes after that is not a confirmation of the visit the tenant just asked to cancel.
+    assert turn(frozen, "yes", "action_affirm") == told
+
     kept = get_visit(frozen, visit.id)
     assert (kept.slot_start, kept.status, kept.operative_status) == (SLOT, "booked", "arrived")
-    assert tasks(frozen) == ["change_at_door"] * 3
+    assert tasks(frozen) == ["change_at_door"]  # one task for the officer, however many texts
     relayed = look_up(client, key).get_json()["tenant_replies"]
-    assert [item["text"] for item in relayed] == ["yes", "cancel it", "friday morning instead"]
+    assert [item["text"] for item in relayed] == ["yes", "cancel it", "friday morning instead", "yes"]
     assert {item["kind"] for item in relayed} == {"change_request"}
 
 
@@ -628,6 +639,16 @@ def test_on_my_way_for_a_visit_next_week_is_refused_and_nobody_is_texted(frozen,
     answer = report(client, key, {"status": "on_my_way", "eta": "10:40"}, reference="GAS-2002")
     assert answer.status_code == 409 and "on the day" in answer.get_json()["error"]
     assert sent_to(simulator, "+447700900124") == []
+
+
+@pytest.mark.parametrize("status", ["arrived", "finished", "no_access"])
+def test_arrived_finished_or_no_access_the_evening_before_the_slot_are_refused(frozen, client, key, status):
+    tenant = create_tenant(frozen, phone="+447700900124", name="Kofi Mensah")
+    visit = create_visit(frozen, tenant, london(2024, 5, 15, 8), reference="GAS-2002", now=NOW - timedelta(days=10))
+    at(frozen, london(2024, 5, 14, 20, 0))  # within 12 hours, but not yet the visit's day
+    answer = report(client, key, {"status": status}, reference="GAS-2002")
+    assert answer.status_code == 409
+    assert get_visit(frozen, visit.id).status == "booked"
 
 
 @pytest.mark.parametrize("status", ["arrived", "finished", "no_access"])
