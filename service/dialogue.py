@@ -335,8 +335,7 @@ def _cannot_make_it(turn: Turn, pending: dict, intent: str, confidence: float) -
         return
 
     # "I'm not in" while the operative is on the way: they must know before they knock.
-    operatives.relay_to_operative(turn.session, visit, turn.message, turn.now)
-    turn.task("tenant_not_in", "The operative is on the way and the tenant says they cannot be in now.", visit=visit)
+    _tell_operative_on_the_way(turn, visit, "says they cannot be in now")
 
     turn.say("on_way_told", operative=operative_name(visit, turn.locale))
     wanted = turn.when_wanted()
@@ -667,7 +666,7 @@ def _picks_a_slot(turn: Turn, pending: dict) -> bool:
     if _operative_at_the_door(turn, visit):
         return True
     if chosen.start < turn.now + MIN_NOTICE:
-        _offer_after_slot_passed(turn, visit, chosen)
+        _offer_after_slot_gone(turn, visit, chosen)
         return True
     # Echo the choice in words and wait for an explicit yes before moving anything.
     turn.set_pending("move_visit", visit_id=visit.id, slot=chosen.as_dict())
@@ -782,7 +781,7 @@ def _move(turn: Turn, visit: Visit, slot: Slot) -> None:
         return
     if slot.start < turn.now + MIN_NOTICE:
         # Times offered yesterday can be answered today: a time gone, or too close to reach, is never booked.
-        _offer_after_slot_passed(turn, visit, slot)
+        _offer_after_slot_gone(turn, visit, slot)
         return
     if visit.operative_status in operatives.ON_THE_WAY:
         # Before the move, which clears the day's progress: the relay belongs to this trip.
@@ -802,7 +801,7 @@ def _move(turn: Turn, visit: Visit, slot: Slot) -> None:
     needs.maybe_ask(turn)
 
 
-def _offer_after_slot_passed(turn: Turn, visit: Visit, slot: Slot) -> None:
+def _offer_after_slot_gone(turn: Turn, visit: Visit, slot: Slot) -> None:
     turn.say("slot_passed" if slot.start <= turn.now else "slot_too_soon")
     _offer_slots_for(turn, visit, _Window(turn.now, turn.now + timedelta(days=7)))
 
