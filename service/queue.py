@@ -115,10 +115,15 @@ class RedisWorkQueue:
         if not job_id:
             return False
         try:
-            status = Job.fetch(job_id.decode(), connection=self.redis).get_status()
+            job = Job.fetch(job_id.decode(), connection=self.redis)
         except NoSuchJobError:
             return False
-        return status in (JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED)
+        status = job.get_status()
+        if status == JobStatus.QUEUED:
+            # RQ moves a job it takes to an in-between list before marking it started: a worker
+            # killed in that moment leaves it "queued" but out of the queue, where nobody looks.
+            return Queue(job.origin, connection=self.redis).get_job_position(job.id) is not None
+        return status in (JobStatus.DEFERRED, JobStatus.SCHEDULED)
 
     def queue_length(self) -> int | None:
         try:

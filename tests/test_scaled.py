@@ -198,6 +198,23 @@ def test_a_send_whose_worker_died_as_it_took_the_job_is_queued_again(scaled_runt
     assert runtime.worker.queue_length() == 1
 
 
+def test_a_send_whose_worker_died_while_taking_the_job_off_the_queue_is_queued_again(
+    scaled_runtime, database_url, redis_url
+):
+    from rq.intermediate_queue import IntermediateQueue
+
+    _, runtime = scaled_runtime(database_url, redis_url)
+    runtime.worker.submit_delivery(5)
+    # RQ moves a job it takes to an in-between list before marking it started; a worker killed in
+    # that moment leaves it there, still "queued", where no worker will ever look (seen under load).
+    deliveries = runtime.worker.deliveries
+    runtime.worker.redis.lmove(deliveries.key, IntermediateQueue.get_intermediate_queue_key(deliveries.key))
+    assert runtime.worker.queue_length() == 0
+
+    runtime.worker.submit_delivery(5)  # the sweep finds the message still unsent
+    assert runtime.worker.queue_length() == 1
+
+
 def test_a_lock_renewal_that_fails_once_is_tried_again(monkeypatch):
     from redis.exceptions import ConnectionError as RedisDown
 
